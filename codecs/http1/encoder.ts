@@ -1,0 +1,156 @@
+/**
+ * HTTP/1.1 serialisation (RFC 9112): request and response heads, chunk framing and the last chunk
+ * with trailers. Pure: strings in, one Buffer (or a typed error) out.
+ *
+ * A head is built as one latin1 string and converted with a single `Buffer.from`: for a 200
+ * response with 8 headers on Node 20 that is ~0.6 µs, against ~1.4 µs for `Buffer.allocUnsafe(n)`
+ * plus a `buf.write(s, o, 'latin1')` per piece (V8 concatenates into a rope and flattens it once;
+ * see bench/http1-parser.mjs).
+ *
+ * Every head is validated before it is converted, because a value that carries CR or LF (or a
+ * character above U+00FF, which latin1 would truncate into one) would inject a header line: one
+ * anchored regex over the whole head checks tokens, request-target and field characters, and an
+ * `indexOf` per value rules out line breaks; together ~0.5 µs per head. Headers reaching the
+ * encoder should already be valid (the codecs reject invalid ones on decode); this is the last
+ * line of defence.
+ *
+ * Headers are name/value pairs, or a flat `[name0, value0, name1, value1, ...]` list (the fast path
+ * for HeaderMapImpl.raw()). Names are written as given; pseudo-headers (names starting with ':')
+ * are skipped: the caller maps `:authority` to `host` itself.
+ */
+import { STATUS_CODES } from 'node:http';
+
+export type HeaderSource = Iterable<readonly [string, string]> | readonly string[];
+
+/** Why a head could not be encoded; `name` is the offending header when there is one. */
+export interface EncodeError {
+  readonly error:
+    | 'invalid_method'
+    | 'invalid_path'
+    | 'invalid_status'
+    | 'invalid_reason_phrase'
+    | 'invalid_header_name'
+    | 'invalid_header_value';
+  readonly name?: string;
+}
+
+export function isEncodeError(result: Buffer | EncodeError): result is EncodeError {
+  return !(result instanceof Uint8Array);
+}
+
+/** `\r\n`, sent after each chunk's payload. Shared: never mutate it. */
+export const CHUNK_END: Buffer = Buffer.from('\r\n', 'latin1');
+
+/** `0\r\n\r\n`: the last chunk without trailers. Shared: never mutate it. */
+export const LAST_CHUNK: Buffer = Buffer.from('0\r\n\r\n', 'latin1');
+
+/** `METHOD SP request-target SP HTTP/1.1 CRLF *( field-line CRLF ) CRLF`. */
+export function encodeRequestHead(method: string, path: string, headers: HeaderSource): Buffer | EncodeError {
+  const lines = fieldLines(headers);
+  if (lines !== null) {
+    const head = `${method} ${path} HTTP/1.1\r\n${lines}\r\n`;
+    if (REQUEST_HEAD.test(head)) return Buffer.from(head, 'latin1');
+  }
+  if (!TOKEN.test(method)) return { error: 'invalid_method' };
+  if (!REQUEST_TARGET.test(path)) return { error: 'invalid_path' };
+  return findBadField(headers);
+}
+
+/**
+ * `HTTP/1.1 SP status-code SP reason-phrase CRLF *( field-line CRLF ) CRLF`. The reason phrase
+ * defaults to node:http's STATUS_CODES text ('Unknown' for unregistered codes).
+ */
+export function encodeResponseHead(statusCode: number, headers: HeaderSource, reasonPhrase?: string): Buffer | EncodeError {
+  if (!Number.isInteger(statusCode) || statusCode < 100 || statusCode > 999) return { error: 'invalid_status' };
+  // A custom reason phrase is checked on its own: with CR LF inside it would pass for a field line.
+  if (reasonPhrase !== undefined && !FIELD_VALUE.test(reasonPhrase)) return { error: 'invalid_reason_phrase' };
+  const reason = reasonPhrase ?? STATUS_CODES[statusCode] ?? 'Unknown';
+  const lines = fieldLines(headers);
+  if (lines !== null) {
+    const head = `HTTP/1.1 ${statusCode} ${reason}\r\n${lines}\r\n`;
+    if (RESPONSE_HEAD.test(head)) return Buffer.from(head, 'latin1');
+  }
+  return findBadField(headers);
+}
+
+/** `<size in hex>\r\n`: send it, then the payload (not copied), then {@link CHUNK_END}. */
+export function encodeChunkHeader(size: number): Buffer {
+  if (!Number.isSafeInteger(size) || size <= 0) {
+    throw new RangeError(`chunk size must be a positive integer, got ${size}`);
+  }
+  return Buffer.from(`${size.toString(16)}\r\n`, 'latin1');
+}
+
+/** The three buffers that frame one chunk for a vectored write; the payload is not copied. */
+export function frameChunk(payload: Buffer): readonly [Buffer, Buffer, Buffer] {
+  return [encodeChunkHeader(payload.length), payload, CHUNK_END];
+}
+
+/** `0\r\n *( field-line CRLF ) CRLF`: the last chunk, with trailers when there are any. */
+export function encodeLastChunk(trailers?: HeaderSource): Buffer | EncodeError {
+  if (trailers === undefined) return LAST_CHUNK;
+  const lines = fieldLines(trailers);
+  if (lines === '') return LAST_CHUNK;
+  if (lines !== null) {
+    const block = `0\r\n${lines}\r\n`;
+    if (TRAILER_BLOCK.test(block)) return Buffer.from(block, 'latin1');
+  }
+  return findBadField(trailers);
+}
+
+/**
+ * The field lines `name: value\r\n...`, or null when a value holds CR or LF: the head regexes
+ * cannot see that, because an injected line looks like any other.
+ */
+function fieldLines(headers: HeaderSource): string | null {
+  let s = '';
+  if (isFlat(headers)) {
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const name = headers[i]!;
+      const value = headers[i + 1]!;
+      if (name.charCodeAt(0) === 58 /* ':' */) continue;
+      if (value.indexOf('\n') !== -1 || value.indexOf('\r') !== -1) return null;
+      s += `${name}: ${value}\r\n`;
+    }
+  } else {
+    for (const [name, value] of headers) {
+      if (name.charCodeAt(0) === 58) continue;
+      if (value.indexOf('\n') !== -1 || value.indexOf('\r') !== -1) return null;
+      s += `${name}: ${value}\r\n`;
+    }
+  }
+  return s;
+}
+
+function isFlat(headers: HeaderSource): headers is readonly string[] {
+  return Array.isArray(headers) && (headers.length === 0 || typeof headers[0] === 'string');
+}
+
+/** The slow path after a failed check: names the first bad field. */
+function findBadField(headers: HeaderSource): EncodeError {
+  const pairs: Array<readonly [string, string]> = [];
+  if (isFlat(headers)) {
+    for (let i = 0; i + 1 < headers.length; i += 2) pairs.push([headers[i]!, headers[i + 1]!]);
+  } else {
+    for (const pair of headers) pairs.push(pair);
+  }
+  for (const [name, value] of pairs) {
+    if (name.charCodeAt(0) === 58) continue;
+    if (!TOKEN.test(name)) return { error: 'invalid_header_name', name };
+    if (!FIELD_VALUE.test(value)) return { error: 'invalid_header_value', name };
+  }
+  // The checks above cover every way the head regexes can fail; a typed answer all the same.
+  return { error: 'invalid_header_value' };
+}
+
+const TCHAR = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]";
+/** field-value characters without CR/LF: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5). */
+const VCHARS = '[\\t\\x20-\\x7e\\x80-\\xff]';
+const LINE = `(?:${TCHAR}+: ${VCHARS}*\\r\\n)*\\r\\n$`;
+const TOKEN = new RegExp(`^${TCHAR}+$`);
+const FIELD_VALUE = new RegExp(`^${VCHARS}*$`);
+/** origin-, absolute-, authority- or asterisk-form: visible ASCII only (RFC 9112 §3.2). */
+const REQUEST_TARGET = /^[\x21-\x7e]+$/;
+const REQUEST_HEAD = new RegExp(`^${TCHAR}+ [\\x21-\\x7e]+ HTTP/1\\.1\\r\\n${LINE}`);
+const RESPONSE_HEAD = new RegExp(`^HTTP/1\\.1 [1-9][0-9]{2} ${VCHARS}*\\r\\n${LINE}`);
+const TRAILER_BLOCK = new RegExp(`^0\\r\\n${LINE}`);

@@ -1,0 +1,33 @@
+import type { Dispatcher } from '../api/dispatcher.js';
+import type { Protocol, RequestHeaderMap, ResponseHeaderMap } from '../api/http-codec.js';
+import type { Address } from '../api/network.js';
+import type { ResponseFlag, StreamInfo } from '../api/stream-info.js';
+
+/**
+ * The StreamInfo of one request (HTTP) or one connection (TCP), filled in as it goes and read by
+ * the access logs. Timestamps come from the dispatcher so tests can drive them.
+ */
+export class StreamInfoImpl implements StreamInfo {
+  readonly startTime: number;
+  readonly startMonotonic: number;
+  protocol: Protocol | undefined = undefined;
+  responseCode: number | undefined = undefined;
+  responseCodeDetails = '';
+  readonly responseFlags = new Set<ResponseFlag>();
+  bytesReceived = 0;
+  bytesSent = 0;
+  upstreamHost: Address | undefined = undefined;
+  upstreamCluster: string | undefined = undefined;
+  routeName = '';
+  downstreamRemoteAddress: Address | undefined = undefined;
+  downstreamLocalAddress: Address | undefined = undefined;
+  requestHeaders: RequestHeaderMap | undefined = undefined;
+  responseHeaders: ResponseHeaderMap | undefined = undefined;
+  endMonotonic: number | undefined = undefined;
+  upstreamTransportFailureReason = '';
+
+  constructor(dispatcher: Pick<Dispatcher, 'systemTime' | 'approximateMonotonicTime'>) {
+    this.startTime = dispatcher.systemTime();
+    this.startMonotonic = dispatcher.approximateMonotonicTime();
+  }
+}

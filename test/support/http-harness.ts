@@ -1,0 +1,186 @@
+/**
+ * A real sluice for HTTP end-to-end tests: a Server (listener, HTTP connection manager, router,
+ * cluster manager with static loopback clusters, the codec layer's HTTP pools) built from an
+ * Envoy-style bootstrap, listening on 127.0.0.1:0; plus a small node:http origin that echoes what
+ * it received, and a client helper with a timeout on every request.
+ */
+import { createHash } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createHttpConnPoolFactory } from '../../codecs/index.js';
+import { routerFactory } from '../../filters/http/router/config.js';
+import { HCM_TYPE_URL, hcmFactory } from '../../filters/network/http-connection-manager/config.js';
+import type { Logger } from '../../src/api/logger.js';
+import { FilterRegistry } from '../../src/config/filter-registry.js';
+import { loadBootstrap } from '../../src/config/load.js';
+import { Server } from '../../src/server/server.js';
+import { LOOPBACK, withTimeout } from './net-helpers.js';
+
+const silentLogger: Logger = {
+  trace: () => {},
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  child: () => silentLogger,
+  isLevelEnabled: () => false,
+};
+
+export interface HttpProxyOptions {
+  /** Static clusters of one 127.0.0.1 host each: name -> port. */
+  readonly clusters: Readonly<Record<string, number>>;
+  /** The HCM's route_config; default: every path to the first cluster. */
+  readonly routeConfig?: unknown;
+  /** More HttpConnectionManager fields (access_log, timeouts, ...). */
+  readonly hcm?: Readonly<Record<string, unknown>>;
+}
+
+function staticCluster(name: string, port: number): unknown {
+  return {
+    name,
+    connect_timeout: '1s',
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: LOOPBACK, port_value: port } } } }] }],
+    },
+  };
+}
+
+export class HttpProxy {
+  private constructor(
+    readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async start(options: HttpProxyOptions): Promise<HttpProxy> {
+    const clusterNames = Object.keys(options.clusters);
+    const routeConfig = options.routeConfig ?? {
+      virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: clusterNames[0] } }] }],
+    };
+    const bootstrap = {
+      static_resources: {
+        listeners: [
+          {
+            name: 'http',
+            address: { socket_address: { address: LOOPBACK, port_value: 0 } },
+            filter_chains: [
+              {
+                filters: [
+                  {
+                    name: 'envoy.filters.network.http_connection_manager',
+                    typed_config: {
+                      '@type': HCM_TYPE_URL,
+                      stat_prefix: 'e2e',
+                      route_config: routeConfig,
+                      http_filters: [{ name: 'envoy.filters.http.router' }],
+                      ...options.hcm,
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+        clusters: clusterNames.map((n) => staticCluster(n, options.clusters[n]!)),
+      },
+    };
+    const registry = new FilterRegistry().registerNetworkFilter(hcmFactory).registerHttpFilter(routerFactory);
+    const server = new Server({
+      bootstrap: loadBootstrap(bootstrap, registry),
+      registry,
+      logger: silentLogger,
+      drainTimeMs: 1000,
+      httpConnPoolFactory: createHttpConnPoolFactory(),
+    });
+    await server.start();
+    const port = server.listenerManager.status()[0]!.address.port;
+    return new HttpProxy(server, port);
+  }
+
+  /** A counter by full name; 0 when it was never created. */
+  counter(name: string): number {
+    return this.server.stats.findCounter(name)?.value() ?? 0;
+  }
+
+  gauge(name: string): number {
+    return this.server.stats.findGauge(name)?.value() ?? 0;
+  }
+
+  close(): Promise<void> {
+    return this.server.shutdown();
+  }
+}
+
+/** What the echo origin saw of one request. */
+export interface EchoedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly bodyLength: number;
+  readonly bodySha256: string;
+}
+
+/** An origin that answers every request with a JSON description of it. */
+export class EchoOrigin {
+  readonly requests: EchoedRequest[] = [];
+
+  private constructor(
+    private readonly server: http.Server,
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<EchoOrigin> {
+    let origin: EchoOrigin | undefined;
+    const server = http.createServer((req, res) => {
+      const hash = createHash('sha256');
+      let length = 0;
+      req.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        length += chunk.length;
+      });
+      req.on('end', () => {
+        const seen: EchoedRequest = { method: req.method!, url: req.url!, headers: req.headers, bodyLength: length, bodySha256: hash.digest('hex') };
+        origin!.requests.push(seen);
+        const body = JSON.stringify(seen);
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-origin': 'echo' });
+        res.end(body);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
+    origin = new EchoOrigin(server, (server.address() as AddressInfo).port);
+    return origin;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+export interface ClientResponse {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+/** One request on a fresh connection (no agent keep-alive), with a timeout. */
+export function request(
+  port: number,
+  options: { method?: string; path: string; headers?: Record<string, string>; body?: Buffer | string },
+  timeoutMs = 5000,
+): Promise<ClientResponse> {
+  const p = new Promise<ClientResponse>((resolve, reject) => {
+    const req = http.request(
+      { host: LOOPBACK, port, method: options.method ?? 'GET', path: options.path, headers: options.headers ?? {}, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+  return withTimeout(p, timeoutMs, `${options.method ?? 'GET'} ${options.path}`);
+}

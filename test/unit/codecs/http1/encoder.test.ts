@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CHUNK_END,
+  encodeChunkHeader,
+  encodeLastChunk,
+  encodeRequestHead,
+  encodeResponseHead,
+  frameChunk,
+  isEncodeError,
+  LAST_CHUNK,
+  type EncodeError,
+} from '../../../../codecs/http1/encoder.js';
+import { CallbackResult, Parser, type SpanResult } from '../../../../codecs/http1/parser.js';
+
+function latin1(r: Buffer | EncodeError): string {
+  if (isEncodeError(r)) throw new Error(`unexpected ${JSON.stringify(r)}`);
+  return r.toString('latin1');
+}
+
+describe('http1 encoder: heads', () => {
+  it('request head from pairs, pseudo-headers skipped', () => {
+    const head = encodeRequestHead('GET', '/a?b=c', [
+      [':authority', 'ignored'],
+      ['host', 'example.com'],
+      ['accept', '*/*'],
+      ['x-multi', 'one'],
+      ['x-multi', 'two'],
+    ]);
+    expect(latin1(head)).toBe(
+      'GET /a?b=c HTTP/1.1\r\nhost: example.com\r\naccept: */*\r\nx-multi: one\r\nx-multi: two\r\n\r\n',
+    );
+  });
+
+  it('request head from a flat list and from a Map-like iterable give the same bytes', () => {
+    const flat = [':method', 'POST', 'host', 'h', 'content-length', '3'];
+    const pairs = new Map([['host', 'h'], ['content-length', '3']]);
+    const expected = 'POST /up HTTP/1.1\r\nhost: h\r\ncontent-length: 3\r\n\r\n';
+    expect(latin1(encodeRequestHead('POST', '/up', flat))).toBe(expected);
+    expect(latin1(encodeRequestHead('POST', '/up', pairs))).toBe(expected);
+  });
+
+  it('CONNECT and OPTIONS * targets', () => {
+    expect(latin1(encodeRequestHead('CONNECT', 'example.com:443', [['host', 'example.com:443']]))).toBe(
+      'CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n',
+    );
+    expect(latin1(encodeRequestHead('OPTIONS', '*', []))).toBe('OPTIONS * HTTP/1.1\r\n\r\n');
+  });
+
+  it('response heads with node:http reason phrases', () => {
+    expect(latin1(encodeResponseHead(200, [[':status', '200'], ['content-length', '0']]))).toBe(
+      'HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n',
+    );
+    expect(latin1(encodeResponseHead(100, []))).toBe('HTTP/1.1 100 Continue\r\n\r\n');
+    expect(latin1(encodeResponseHead(404, []))).toBe('HTTP/1.1 404 Not Found\r\n\r\n');
+    expect(latin1(encodeResponseHead(599, []))).toBe('HTTP/1.1 599 Unknown\r\n\r\n');
+    expect(latin1(encodeResponseHead(200, [], 'Fine'))).toBe('HTTP/1.1 200 Fine\r\n\r\n');
+  });
+
+  it('obs-text and tabs in values are written byte for byte', () => {
+    const head = encodeResponseHead(200, [['x-latin1', 'caf\xe9\tok']]);
+    expect(isEncodeError(head)).toBe(false);
+    expect([...(head as Buffer)]).toEqual([...Buffer.from('HTTP/1.1 200 OK\r\nx-latin1: caf\xe9\tok\r\n\r\n', 'latin1')]);
+    expect((head as Buffer).indexOf(0xe9)).toBe(30);
+  });
+
+  it('rejects what would inject or corrupt a line, naming the field', () => {
+    const cases: ReadonlyArray<readonly [Buffer | EncodeError, EncodeError]> = [
+      [encodeResponseHead(200, [['x', 'a\r\nset-cookie: evil']]), { error: 'invalid_header_value', name: 'x' }],
+      [encodeResponseHead(200, [['x', 'a\nb']]), { error: 'invalid_header_value', name: 'x' }],
+      [encodeResponseHead(200, [['x', 'a\rb']]), { error: 'invalid_header_value', name: 'x' }],
+      [encodeResponseHead(200, [['x', 'a\0b']]), { error: 'invalid_header_value', name: 'x' }],
+      [encodeResponseHead(200, [['x', '\u010d\u010a']]), { error: 'invalid_header_value', name: 'x' }],
+      [encodeResponseHead(200, [['bad name', 'v']]), { error: 'invalid_header_name', name: 'bad name' }],
+      [encodeResponseHead(200, [['', 'v']]), { error: 'invalid_header_name', name: '' }],
+      [encodeResponseHead(200, [['x:y', 'v']]), { error: 'invalid_header_name', name: 'x:y' }],
+      [encodeResponseHead(200, [], 'OK\r\nx: y'), { error: 'invalid_reason_phrase' }],
+      [encodeResponseHead(99, []), { error: 'invalid_status' }],
+      [encodeResponseHead(200.5, []), { error: 'invalid_status' }],
+      [encodeRequestHead('GET /x', '/', []), { error: 'invalid_method' }],
+      [encodeRequestHead('GET', '/a b', []), { error: 'invalid_path' }],
+      [encodeRequestHead('GET', '', []), { error: 'invalid_path' }],
+      [encodeRequestHead('GET', '/\xe9', []), { error: 'invalid_path' }],
+      [encodeRequestHead('GET', '/', ['host', 'h', 'x', 'a\r\nb']), { error: 'invalid_header_value', name: 'x' }],
+    ];
+    for (const [got, expected] of cases) expect(got).toEqual(expected);
+  });
+});
+
+describe('http1 encoder: chunks', () => {
+  it('frames a chunk without copying the payload', () => {
+    const payload = Buffer.from('hello world');
+    const [head, body, end] = frameChunk(payload);
+    expect(head.toString('latin1')).toBe('b\r\n');
+    expect(body).toBe(payload);
+    expect(end).toBe(CHUNK_END);
+    expect(CHUNK_END.toString('latin1')).toBe('\r\n');
+  });
+
+  it('chunk sizes are lowercase hex without leading zeros', () => {
+    expect(encodeChunkHeader(1).toString('latin1')).toBe('1\r\n');
+    expect(encodeChunkHeader(16).toString('latin1')).toBe('10\r\n');
+    expect(encodeChunkHeader(65536).toString('latin1')).toBe('10000\r\n');
+    expect(encodeChunkHeader(0xabcdef).toString('latin1')).toBe('abcdef\r\n');
+  });
+
+  it('a zero or fractional chunk size is a programming error', () => {
+    expect(() => encodeChunkHeader(0)).toThrow(RangeError);
+    expect(() => encodeChunkHeader(1.5)).toThrow(RangeError);
+  });
+
+  it('last chunk, with and without trailers', () => {
+    expect(LAST_CHUNK.toString('latin1')).toBe('0\r\n\r\n');
+    expect(encodeLastChunk()).toBe(LAST_CHUNK);
+    expect(encodeLastChunk([])).toBe(LAST_CHUNK);
+    expect(encodeLastChunk([[':status', '200']])).toBe(LAST_CHUNK);
+    expect(latin1(encodeLastChunk([['grpc-status', '0'], ['grpc-message', 'ok']]))).toBe(
+      '0\r\ngrpc-status: 0\r\ngrpc-message: ok\r\n\r\n',
+    );
+    expect(encodeLastChunk([['x', 'a\r\nb']])).toEqual({ error: 'invalid_header_value', name: 'x' });
+  });
+});
+
+describe('http1 encoder output parses back (loopback through the parser)', () => {
+  it('a chunked request with trailers', () => {
+    const head = encodeRequestHead('POST', '/p', [['host', 'h'], ['transfer-encoding', 'chunked']]) as Buffer;
+    const wire = Buffer.concat([
+      head,
+      ...frameChunk(Buffer.from('abc')),
+      ...frameChunk(Buffer.alloc(20, 0x78)),
+      encodeLastChunk([['x-checksum', '42']]) as Buffer,
+    ]);
+    const seen: string[] = [];
+    const rec = (kind: string) => (d: Buffer, s: number, e: number): SpanResult => {
+      seen.push(`${kind}:${d.toString('latin1', s, e)}`);
+      return CallbackResult.Success;
+    };
+    const p = new Parser('request', {
+      onMessageBegin: () => CallbackResult.Success,
+      onUrl: rec('url'),
+      onStatus: rec('status'),
+      onHeaderField: rec('field'),
+      onHeaderValue: rec('value'),
+      onHeadersComplete: () => CallbackResult.Success,
+      onBody: (d) => rec('body')(d, 0, d.length),
+      onTrailerField: rec('trailer-field'),
+      onTrailerValue: rec('trailer-value'),
+      onMessageComplete: () => (seen.push('complete'), CallbackResult.Success),
+    });
+    expect(p.execute(wire)).toEqual({ status: 'ok', consumed: wire.length });
+    expect(seen).toEqual([
+      'url:/p', 'field:host', 'value:h', 'field:transfer-encoding', 'value:chunked',
+      'body:abc', `body:${'x'.repeat(20)}`, 'trailer-field:x-checksum', 'trailer-value:42', 'complete',
+    ]);
+    p.destroy();
+  });
+});
