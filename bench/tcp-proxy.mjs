@@ -7,6 +7,7 @@
 //
 //   npx tsc -p tsconfig.build.json && node bench/tcp-proxy.mjs
 //   SIZE_MIB=512 REPS=3 TIME_LIMIT=20 node bench/tcp-proxy.mjs
+//   BUFFER_LIMIT=65536 node bench/tcp-proxy.mjs      # per_connection_buffer_limit_bytes (default 1 MiB)
 //   SLUICE_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' node bench/tcp-proxy.mjs   # profile sluice
 //
 // Not a test: the numbers only mean something relative to each other.
@@ -25,6 +26,8 @@ const TIME_LIMIT_S = Number(process.env.TIME_LIMIT ?? 20);
 const CHUNK = 64 * 1024;
 const PROXY_CPU = process.env.PROXY_CPU ?? '0';
 const LOAD_CPU = process.env.LOAD_CPU ?? '1';
+/** per_connection_buffer_limit_bytes of sluice's listener and cluster (Envoy's default 1 MiB when unset). */
+const BUFFER_LIMIT = process.env.BUFFER_LIMIT;
 const EXTRA_NODE_ARGS = (process.env.SLUICE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 
 const MAIN = join(root, 'dist/src/main.js');
@@ -123,7 +126,7 @@ function sluiceConfig(port) {
   listeners:
   - name: tcp
     address: { socket_address: { address: 127.0.0.1, port_value: ${port} } }
-    filter_chains:
+${BUFFER_LIMIT !== undefined ? `    per_connection_buffer_limit_bytes: ${BUFFER_LIMIT}\n` : ''}    filter_chains:
     - filters:
       - name: envoy.filters.network.tcp_proxy
         typed_config:
@@ -133,7 +136,7 @@ function sluiceConfig(port) {
   clusters:
   - name: sink
     connect_timeout: 1s
-    type: STATIC
+${BUFFER_LIMIT !== undefined ? `    per_connection_buffer_limit_bytes: ${BUFFER_LIMIT}\n` : ''}    type: STATIC
     load_assignment:
       cluster_name: sink
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${upstreamPort} } } } }] }]

@@ -16,12 +16,19 @@ import { loadBootstrap, mergeDocuments, parseConfigText, type LoadedBootstrap } 
 import { startDemoOrigin, type DemoOrigin } from './server/demo-origin.js';
 import { parseOptions, USAGE, type CommandLineOptions } from './server/options.js';
 import { Server } from './server/server.js';
+import { createHttpConnPoolFactory } from '../codecs/index.js';
+import { routerFactory } from '../filters/http/router/config.js';
 import { connectionLimitFactory } from '../filters/network/connection-limit/config.js';
+import { hcmFactory } from '../filters/network/http-connection-manager/config.js';
 import { tcpProxyFactory } from '../filters/network/tcp-proxy/config.js';
 
 /** Every filter sluice knows, by Envoy name. New filters are added here and nowhere else. */
 function filterRegistry(): FilterRegistry {
-  return new FilterRegistry().registerNetworkFilter(tcpProxyFactory).registerNetworkFilter(connectionLimitFactory);
+  return new FilterRegistry()
+    .registerNetworkFilter(hcmFactory)
+    .registerNetworkFilter(tcpProxyFactory)
+    .registerNetworkFilter(connectionLimitFactory)
+    .registerHttpFilter(routerFactory);
 }
 
 /** The version in package.json (two levels up from dist/src/main.js, one from src/main.ts). */
@@ -110,6 +117,7 @@ async function serve(config: LoadedConfig, registry: FilterRegistry, options: Co
     registry,
     logger,
     drainTimeMs: options.drainTimeS * 1000,
+    createHttpConnPoolFactory: (dispatcher) => createHttpConnPoolFactory({ dispatcher }),
     version: packageVersion(),
     commandLineOptions: { config_path: options.configPath ?? '', log_level: options.logLevel, drain_time: `${options.drainTimeS}s` },
     onQuit: () => stop('/quitquitquit', false),

@@ -243,9 +243,6 @@ export interface Http2CodecStats {
   readonly trailers: Counter;
   readonly tx_reset: Counter;
   readonly streams_active: Gauge;
-  readonly pending_send_bytes: Gauge;
-  readonly outbound_frames_active: Gauge;
-  readonly outbound_control_frames_active: Gauge;
 }
 
 const COUNTERS = [
@@ -255,7 +252,7 @@ const COUNTERS = [
   'rx_messaging_error', 'rx_reset', 'settings_timeout', 'stream_refused_errors',
   'too_many_header_frames', 'trailers', 'tx_reset',
 ] as const;
-const GAUGES = ['streams_active', 'pending_send_bytes', 'outbound_frames_active', 'outbound_control_frames_active'] as const;
+const GAUGES = ['streams_active'] as const;
 
 /** The stats under `<scope>.http2.` (downstream: the root scope; upstream: the cluster's). */
 export function createHttp2Stats(scope: Scope): Http2CodecStats {

@@ -104,6 +104,7 @@ export interface SessionStream {
   /** END_STREAM goes out after outData (and outTrailers). */
   outEnd: boolean;
   outTrailers: HeaderList | undefined;
+  outTrailersNeverIndexed: ReadonlySet<string> | undefined;
   /** In the DATA send queue. */
   queued: boolean;
   /** The request / final response headers were received. */
@@ -125,6 +126,7 @@ export function createSessionStream(id: number, sendInitial: number, recvInitial
     outData: undefined,
     outEnd: false,
     outTrailers: undefined,
+    outTrailersNeverIndexed: undefined,
     queued: false,
     headersReceived: false,
     contentLength: -1,

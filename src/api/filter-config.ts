@@ -66,5 +66,6 @@ export interface NamedListenerFilterConfigFactory<C = unknown> {
   readonly name: string;
   readonly typeUrls: readonly string[];
   parseConfig(typedConfig: unknown, path: string, ctx?: ConfigValidationContext): C;
-  createFilter(config: C): () => ListenerFilter;
+  /** Called once per listener; the returned factory makes one filter per accepted socket. */
+  createFilter(config: C, ctx: FactoryContext): () => ListenerFilter;
 }

@@ -309,9 +309,10 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
     this.localAddr = localAddressOf(this.socket);
     if (this.remoteAddr === UNKNOWN_ADDRESS) this.remoteAddr = remoteAddressOf(this.socket);
     try {
+      // What was written while connecting goes out before anything the Connected callbacks write.
+      if (this.pendingWrite.length > 0) this.writeToSocket(this.pendingWrite);
       this.raiseConnectionEvent('Connected');
       if (this.closed) return;
-      if (this.pendingWrite.length > 0) this.writeToSocket(this.pendingWrite);
       if (this.writeEnd) this.sendFin();
       if (this.delayedCloseState !== 'None') this.beginFlushClose();
       else this.checkWriteLowWatermark();

@@ -92,10 +92,10 @@ function portOf(a: Address | undefined): string {
 
 export const SUPPORTED_FORMATTERS: readonly string[] = [...Object.keys(SIMPLE), 'REQ(header-name)'];
 
-/** `%REQ(X?Y)%`: the first value of request header X, else of Y. */
+/** `%REQ(X?Y)%`: the first value of request header X, else of Y (pseudo-headers allowed). */
 function requestHeader(arg: string): FormatterParseResult | ((ctx: FormatterContext) => string) {
   const names = arg.split('?');
-  if (names.length > 2 || names.some((n) => n === '' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(n))) {
+  if (names.length > 2 || names.some((n) => !/^:?[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(n))) {
     return { ok: false, message: `invalid header name in %REQ(${arg})%` };
   }
   const [main, alt] = names.map((n) => n.toLowerCase()) as [string, string | undefined];

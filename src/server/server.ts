@@ -10,6 +10,7 @@
  * It never imports codecs/ or filters/: the filter registry and the HTTP pool factory come in from
  * main.ts.
  */
+import type { Dispatcher } from '../api/dispatcher.js';
 import type { Logger } from '../api/logger.js';
 import type { Address } from '../api/network.js';
 import type { HttpConnPoolFactory } from '../api/upstream.js';
@@ -32,8 +33,11 @@ export interface ServerConfig {
   readonly logger: Logger;
   /** How long drain() waits for active connections. */
   readonly drainTimeMs: number;
-  /** The codec layer's HTTP pool factory (main.ts registers it; src/ cannot import codecs/). */
-  readonly httpConnPoolFactory?: HttpConnPoolFactory;
+  /**
+   * Makes the codec layer's HTTP pool factory on the server's dispatcher (main.ts supplies it;
+   * src/ cannot import codecs/). Without it, clusters serve TCP pools only.
+   */
+  readonly createHttpConnPoolFactory?: (dispatcher: Dispatcher) => HttpConnPoolFactory;
   /** For /server_info. */
   readonly version?: string;
   readonly commandLineOptions?: Readonly<Record<string, unknown>>;
@@ -100,7 +104,7 @@ export class Server {
       scope: this.stats,
       dispatcher,
       connectionFactory: (address, bufferLimit) => new ClientConnectionImpl(dispatcher, address, { bufferLimit, logger: upstreamLogger }),
-      ...(config.httpConnPoolFactory !== undefined ? { httpConnPoolFactory: config.httpConnPoolFactory } : {}),
+      ...(config.createHttpConnPoolFactory !== undefined ? { httpConnPoolFactory: config.createHttpConnPoolFactory(dispatcher) } : {}),
     });
     this.listenerManager = new ListenerManager(bootstrap.listeners, {
       dispatcher,

@@ -4,15 +4,22 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
 import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const main = join(root, 'dist/src/main.js');
-const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string; type: string };
+const version = pkg.version;
+/**
+ * The build under test: `tsc -p tsconfig.build.json` into a private directory laid out like the
+ * package (package.json, dist/, node_modules), so a concurrent build into the shared dist/ (a
+ * developer's `npm start`) cannot swap files under the processes this file starts.
+ */
+const buildDir = mkdtempSync(join(tmpdir(), 'sluice-build-'));
+const main = join(buildDir, 'dist/src/main.js');
 
 interface Run {
   readonly code: number | null;
@@ -53,14 +60,21 @@ static_resources:
 `;
 
 beforeAll(() => {
-  // Emits even when files still in progress elsewhere fail to typecheck; main.js must exist after.
-  spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 110_000,
-  });
+  writeFileSync(join(buildDir, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, type: pkg.type }));
+  symlinkSync(join(root, 'node_modules'), join(buildDir, 'node_modules'), 'dir');
+  // tsc emits even when files still in progress elsewhere fail to typecheck; main.js must exist after.
+  spawnSync(
+    process.execPath,
+    [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', join(buildDir, 'dist')],
+    { cwd: root, encoding: 'utf8', timeout: 110_000 },
+  );
   expect(existsSync(main)).toBe(true);
 }, 120_000);
+
+afterAll(() => {
+  rmSync(buildDir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('sluice CLI', () => {
   it('--version prints the package version', () => {
@@ -259,6 +273,37 @@ static_resources:
 `;
 }
 
+function httpProxyConfig(originPort: number): string {
+  return `
+admin:
+  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+static_resources:
+  listeners:
+  - name: http
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: e2e_http
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes: [{ match: { prefix: "/" }, route: { cluster: origin } }]
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+  clusters:
+  - name: origin
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: origin
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${originPort} } } } }] }]
+`;
+}
+
 function portOf(address: string): number {
   return Number(address.slice(address.lastIndexOf(':') + 1));
 }
@@ -289,6 +334,41 @@ describe('sluice serving', () => {
     expect(await s.exitWithin(5000)).toBe(0);
     expect(s.lines.map((l) => l['msg'])).toContain('sluice stopped');
     expect(s.stderr).toBe('');
+  });
+
+  it('serves HTTP/1.1 and h2c through the HTTP connection manager', async () => {
+    const s = startSluice(['-c', file('http.yaml', httpProxyConfig(originPort))]);
+    const started = await s.waitFor('sluice started');
+    const port = portOf((started['listeners'] as { address: string }[])[0]!.address);
+    expect(await httpGet(port, '/h1')).toEqual({ status: 200, body: 'origin saw GET /h1\n' });
+
+    const { connect: h2connect } = await import('node:http2');
+    const session = h2connect(`http://127.0.0.1:${port}`);
+    try {
+      const h2 = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('h2 timeout')), 5000);
+        session.on('error', reject);
+        const req = session.request({ ':path': '/h2', ':method': 'GET' });
+        let status = 0;
+        let body = '';
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.setEncoding('utf8').on('data', (c: string) => (body += c));
+        req.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status, body });
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(h2).toEqual({ status: 200, body: 'origin saw GET /h2\n' });
+    } finally {
+      session.close();
+    }
+    const adminPort = portOf(started['admin'] as string);
+    const stats = await httpGet(adminPort, '/stats?filter=^http\\.e2e_http\\.downstream_rq_total$');
+    expect(stats.body).toBe('http.e2e_http.downstream_rq_total: 2\n');
+    s.proc.kill('SIGTERM');
+    expect(await s.exitWithin(5000)).toBe(0);
   });
 
   it('drains on SIGTERM: stops accepting at once, waits for open connections up to --drain-time-s', async () => {
@@ -335,6 +415,47 @@ describe('sluice serving', () => {
       for (const h of held) h.destroy();
       upstream.close();
     }
+  });
+
+  it('a second SIGTERM during the drain closes everything at once', async () => {
+    const held: Socket[] = [];
+    const upstream = createTcpServer((sock) => held.push(sock));
+    const upstreamPort = await listenOn(upstream);
+    try {
+      const s = startSluice(['-c', file('drain2.yaml', proxyConfig(upstreamPort)), '--drain-time-s', '60']);
+      const started = await s.waitFor('sluice started');
+      const client = connect(portOf((started['listeners'] as { address: string }[])[0]!.address), '127.0.0.1');
+      client.on('error', () => {});
+      const deadline = Date.now() + 5000;
+      while (held.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(held).toHaveLength(1);
+      s.proc.kill('SIGTERM');
+      await s.waitFor('waiting for active connections');
+      s.proc.kill('SIGTERM');
+      expect(await s.exitWithin(5000)).toBe(0);
+      expect(s.lines.map((l) => l['msg'])).toContain('already stopping: closing every connection now');
+      client.destroy();
+    } finally {
+      for (const h of held) h.destroy();
+      upstream.close();
+    }
+  });
+
+  it('POST /quitquitquit stops without draining and exits 0', async () => {
+    const s = startSluice(['-c', file('quit.yaml', proxyConfig(originPort)), '--drain-time-s', '60']);
+    const started = await s.waitFor('sluice started');
+    const adminPort = portOf(started['admin'] as string);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: adminPort, path: '/quitquitquit', method: 'POST', agent: false, timeout: 5000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(200);
+    expect(await s.exitWithin(5000)).toBe(0);
+    expect(s.lines.find((l) => l['msg'] === 'shutting down')?.['reason']).toBe('/quitquitquit');
   });
 
   it('exits 1 when a listener cannot bind', async () => {

@@ -142,6 +142,9 @@ describe('tcp_proxy end to end', () => {
     expect(h.counter('tcp.e2e.downstream_cx_rx_bytes_total')).toBe(size);
     expect(h.counter('tcp.e2e.downstream_cx_tx_bytes_total')).toBe(size);
     expect(h.counter('cluster.backend.upstream_cx_total')).toBe(1);
+    await waitFor(() => h.downstreams[0]!.state() === 'Closed', 2000, 'the downstream connection to close');
+    expect(h.gauge('tcp.e2e.downstream_cx_rx_bytes_buffered')).toBe(0);
+    expect(h.gauge('tcp.e2e.downstream_cx_tx_bytes_buffered')).toBe(0);
   });
 
   it('keeps a slow downstream reader bounded and pauses the upstream', async () => {
@@ -165,6 +168,8 @@ describe('tcp_proxy end to end', () => {
     expect(tracked.max()).toBeGreaterThan(limit);
     expect(tracked.max()).toBeLessThanOrEqual(limit + SOCKET_CHUNK);
     expect(downstream.bufferedWriteBytes()).toBeLessThanOrEqual(limit + SOCKET_CHUNK);
+    expect(h.gauge('tcp.e2e.downstream_cx_tx_bytes_buffered')).toBeGreaterThan(0);
+    expect(h.gauge('tcp.e2e.downstream_cx_tx_bytes_buffered')).toBeLessThanOrEqual(limit + SOCKET_CHUNK);
     // The proxy stopped reading the upstream, so the sender is blocked well short of the end.
     expect(h.counter('tcp.e2e.downstream_cx_tx_bytes_total')).toBeLessThan(size);
     // Once the client reads again everything arrives, intact.

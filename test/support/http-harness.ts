@@ -90,7 +90,7 @@ export class HttpProxy {
       registry,
       logger: silentLogger,
       drainTimeMs: 1000,
-      httpConnPoolFactory: createHttpConnPoolFactory(),
+      createHttpConnPoolFactory: (dispatcher) => createHttpConnPoolFactory({ dispatcher }),
     });
     await server.start();
     const port = server.listenerManager.status()[0]!.address.port;

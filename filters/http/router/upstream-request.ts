@@ -69,7 +69,6 @@ export class UpstreamRequest implements ResponseDecoder, HttpPoolCallbacks, Stre
   private cancellable: Cancellable | undefined;
   private poolCallbackRan = false;
   private encoder: RequestEncoder | undefined;
-  private host: Host | undefined;
   private headersEndStream = false;
   /** Body that arrived before the stream; its end-of-stream flag; trailers likewise. */
   private pendingBody: WatermarkBuffer | undefined;
@@ -97,11 +96,6 @@ export class UpstreamRequest implements ResponseDecoder, HttpPoolCallbacks, Stre
     /** The limit of the body buffered while waiting for a stream (0: no watermark). */
     private readonly bufferLimit: number,
   ) {}
-
-  /** The host this attempt goes to (the pool's). */
-  upstreamHost(): Host {
-    return this.host ?? this.pool.host;
-  }
 
   /** Asks the pool for a stream; the request headers go out as soon as there is one. */
   acceptHeadersFromRouter(endStream: boolean): void {
@@ -179,9 +173,12 @@ export class UpstreamRequest implements ResponseDecoder, HttpPoolCallbacks, Stre
   onPoolReady(encoder: RequestEncoder, host: Host, protocol: Protocol): void {
     this.poolCallbackRan = true;
     this.cancellable = undefined;
-    if (this.cleanedUp) return;
+    if (this.cleanedUp) {
+      // Abandoned while the pool was answering: the stream must not be left open in the pool.
+      encoder.stream().resetStream('LocalReset');
+      return;
+    }
     this.encoder = encoder;
-    this.host = host;
     encoder.stream().addCallbacks(this);
     this.parent.onUpstreamPoolReady(this, host, protocol);
     if (this.cleanedUp) return;
@@ -207,11 +204,10 @@ export class UpstreamRequest implements ResponseDecoder, HttpPoolCallbacks, Stre
     if (trailers !== undefined) encoder.encodeTrailers(trailers);
   }
 
-  onPoolFailure(reason: PoolFailureReason, details: string, host: Host | undefined): void {
+  onPoolFailure(reason: PoolFailureReason, details: string): void {
     this.poolCallbackRan = true;
     this.cancellable = undefined;
     if (this.cleanedUp) return;
-    if (host !== undefined) this.host = host;
     this.parent.callbacks.streamInfo().upstreamTransportFailureReason = details;
     this.awaitingHeaders = false;
     this.cleanup();

@@ -31,18 +31,12 @@ import type { Route } from '../../../src/api/router.js';
 import type { ResponseFlag } from '../../../src/api/stream-info.js';
 import { StreamInfoImpl } from '../../../src/access-log/stream-info-impl.js';
 import { HeaderMapImpl } from '../../../codecs/index.js';
-import {
-  isUpgrade,
-  mutateRequestHeaders,
-  mutateResponseHeaders,
-  shouldCloseConnection,
-  stripHostPort,
-} from './conn-manager-utility.js';
+import { isUpgrade, mutateRequestHeaders, mutateResponseHeaders, shouldCloseConnection } from './conn-manager-utility.js';
 import { FilterManager, type FilterManagerCallbacks } from './filter-manager.js';
 import type { HcmRuntime } from './hcm-config.js';
 import { chargeResponseCode } from './hcm-stats.js';
 import { GrpcStatus, isGrpcContentType } from './local-reply.js';
-import { mergeSlashes, normalizePath } from './path-utility.js';
+import { upgradeType, validateRequestHeaders } from './request-validation.js';
 
 export type DrainState = 'NotDraining' | 'Draining' | 'Closing';
 
@@ -181,100 +175,23 @@ export class ActiveStream implements RequestDecoder, StreamCallbacks, FilterMana
    * false when a local reply was sent instead.
    */
   private prepareRequestHeaders(headers: RequestHeaderMap, protocol: Protocol): boolean {
-    const s = this.owner.runtime.settings;
-    const stats = this.owner.runtime.stats;
-    if (!headers.has(':authority') || headers.get(':authority') === '') {
-      if (protocol === 'HTTP/1.0' && s.http1.defaultHostForHttp10 !== '') {
-        headers.set(':authority', s.http1.defaultHostForHttp10);
-      } else {
-        this.sendLocalReply400('missing_host_header');
-        return false;
-      }
-    }
-    if (headers.size > s.maxHeadersCount || headers.byteSize() > s.maxRequestHeadersKb * 1024) {
-      this.fm.sendLocalReply(431, '', { details: 'request_headers_too_large' });
+    const { runtime } = this.owner;
+    const conn = this.owner.connection();
+    const rejection = validateRequestHeaders(headers, protocol, runtime, conn.localAddress().port);
+    if (rejection !== undefined) {
+      this.fm.sendLocalReply(rejection.code, '', { details: rejection.details });
       return false;
     }
-    if (s.headersWithUnderscoresAction !== 'ALLOW' && !this.handleUnderscores(headers, protocol)) return false;
-    const method = headers.get(':method');
-    const path = headers.get(':path');
-    if (method !== 'CONNECT' || path !== undefined) {
-      if (path === undefined || path === '') {
-        this.fm.sendLocalReply(404, '', { details: 'missing_path_rejected' });
-        return false;
-      }
-      if (!path.startsWith('/') && path !== '*') {
-        stats.downstream_rq_non_relative_path.inc();
-        this.fm.sendLocalReply(404, '', { details: 'absolute_path_rejected' });
-        return false;
-      }
-      if (!this.normalizeRequestPath(headers, path)) return false;
-    }
-    if (s.stripPortMode !== 'none') {
-      stripHostPort(headers, s.stripPortMode === 'any' ? undefined : this.owner.connection().localAddress().port);
-    }
-    const upgrade = this.upgradeType(headers, protocol);
-    const upgradeAllowed = upgrade !== undefined && s.upgrades.get(upgrade) === true;
-    const conn = this.owner.connection();
-    const mutation = mutateRequestHeaders(headers, conn, s, upgradeAllowed && protocol === 'HTTP/1.1');
+    const upgrade = upgradeType(headers, protocol);
+    const upgradeAllowed = upgrade !== undefined && runtime.settings.upgrades.get(upgrade) === true;
+    const mutation = mutateRequestHeaders(headers, conn, runtime.settings, upgradeAllowed && protocol === 'HTTP/1.1');
     this.info.downstreamRemoteAddress = mutation.finalRemoteAddress;
     if (upgrade !== undefined && !upgradeAllowed) {
-      stats.downstream_rq_ws_on_non_ws_route.inc();
+      runtime.stats.downstream_rq_ws_on_non_ws_route.inc();
       this.fm.sendLocalReply(403, '', { details: 'upgrade_failed' });
       return false;
     }
     return true;
-  }
-
-  private sendLocalReply400(details: string): void {
-    this.fm.sendLocalReply(400, '', { details });
-  }
-
-  /** headers_with_underscores_action: DROP_HEADER removes them, REJECT_REQUEST answers 400. */
-  private handleUnderscores(headers: RequestHeaderMap, protocol: Protocol): boolean {
-    const codecPrefix = protocol === 'HTTP/2' ? 'http2' : 'http1';
-    const withUnderscore: string[] = [];
-    headers.forEach((name) => {
-      if (name.charCodeAt(0) !== 58 && name.includes('_')) withUnderscore.push(name);
-    });
-    if (withUnderscore.length === 0) return true;
-    const scope = this.owner.runtime.codecScope;
-    if (this.owner.runtime.settings.headersWithUnderscoresAction === 'REJECT_REQUEST') {
-      scope.counter(`${codecPrefix}.requests_rejected_with_underscores_in_headers`).inc();
-      this.sendLocalReply400(`${codecPrefix}.unexpected_underscore`);
-      return false;
-    }
-    for (const name of withUnderscore) {
-      if (headers.remove(name) > 0) scope.counter(`${codecPrefix}.dropped_headers_with_underscores`).inc();
-    }
-    return true;
-  }
-
-  private normalizeRequestPath(headers: RequestHeaderMap, path: string): boolean {
-    const s = this.owner.runtime.settings;
-    let p = path;
-    if (s.normalizePath) {
-      const n = normalizePath(p);
-      if (n === undefined) {
-        this.owner.runtime.stats.downstream_rq_failed_path_normalization.inc();
-        this.sendLocalReply400('path_normalization_failed');
-        return false;
-      }
-      p = n;
-    }
-    if (s.mergeSlashes) p = mergeSlashes(p);
-    if (p !== path) headers.set(':path', p);
-    return true;
-  }
-
-  /** The upgrade this request asks for, lowercased: an HTTP/1 Upgrade, CONNECT, or H2 extended CONNECT. */
-  private upgradeType(headers: RequestHeaderMap, protocol: Protocol): string | undefined {
-    if (headers.get(':method') === 'CONNECT') {
-      const proto = headers.get(':protocol');
-      return proto === undefined ? 'connect' : proto.toLowerCase();
-    }
-    if (protocol !== 'HTTP/2' && isUpgrade(headers)) return headers.get('upgrade')!.toLowerCase();
-    return undefined;
   }
 
   /** Envoy answers `Expect: 100-continue` itself (proxy_100_continue is false). */

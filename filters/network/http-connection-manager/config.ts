@@ -75,7 +75,8 @@ const commonHttpProtocolOptions = strictObject({
   max_headers_count: uint32(1).optional(),
   max_stream_duration: duration().optional(),
   headers_with_underscores_action: enumOf(['ALLOW', 'REJECT_REQUEST', 'DROP_HEADER']).optional(),
-  ...notSupported(['max_requests_per_connection', 'max_response_headers_kb']),
+  max_requests_per_connection: uint32().optional(),
+  ...notSupported(['max_response_headers_kb']),
 });
 
 const httpFilterEntry = strictObject({
@@ -148,7 +149,6 @@ const hcmSchema = typedConfigObject({
     'add_user_agent',
     'user_agent',
     'http1_safe_max_connection_duration',
-    'max_requests_per_connection',
   ]),
 });
 
@@ -219,6 +219,7 @@ export function parseHcmConfig(typedConfig: unknown, path: string, ctx?: ConfigV
     idleTimeoutMs: common.idle_timeout ?? DEFAULT_IDLE_TIMEOUT_MS,
     maxConnectionDurationMs: common.max_connection_duration ?? 0,
     maxStreamDurationMs: common.max_stream_duration ?? 0,
+    maxRequestsPerConnection: common.max_requests_per_connection ?? 0,
     streamIdleTimeoutMs: c.stream_idle_timeout ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS,
     requestTimeoutMs: c.request_timeout ?? 0,
     requestHeadersTimeoutMs: c.request_headers_timeout ?? 0,

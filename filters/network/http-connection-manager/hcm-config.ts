@@ -33,6 +33,8 @@ export interface HcmSettings {
   readonly idleTimeoutMs: number;
   readonly maxConnectionDurationMs: number;
   readonly maxStreamDurationMs: number;
+  /** 0 = unlimited. */
+  readonly maxRequestsPerConnection: number;
   readonly streamIdleTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly requestHeadersTimeoutMs: number;

@@ -19,6 +19,7 @@ const COUNTERS = [
   'downstream_cx_idle_timeout',
   'downstream_cx_max_duration_reached',
   'downstream_cx_drain_close',
+  'downstream_cx_max_requests_reached',
   'downstream_rq_total',
   'downstream_rq_http1_total',
   'downstream_rq_http2_total',

@@ -52,6 +52,7 @@ export class HttpConnectionManager implements ReadFilter, ServerConnectionCallba
   private drainTimer: Timer | undefined;
   private unsubscribeDrain: (() => void) | undefined;
   private startMonotonic = 0;
+  private requestCount = 0;
   /** A close was asked for (the Close event may come later, after the flush). */
   private closing = false;
   private closed = false;
@@ -153,6 +154,13 @@ export class HttpConnectionManager implements ReadFilter, ServerConnectionCallba
     this.idleTimer?.disableTimer();
     const stream = new ActiveStream(this, encoder);
     this.streams.add(stream);
+    const max = this.runtime.settings.maxRequestsPerConnection;
+    if (max > 0 && ++this.requestCount >= max) {
+      stats.downstream_cx_max_requests_reached.inc();
+      // HTTP/1: this response carries connection: close; HTTP/2: GOAWAY, then close when idle.
+      if (this.codecKind === 'http2') this.startDrainSequence();
+      else this.drainState = 'Closing';
+    }
     return stream;
   }
 

@@ -44,7 +44,9 @@ export interface TcpProxyStats {
   readonly downstream_cx_total: Counter;
   readonly downstream_cx_no_route: Counter;
   readonly downstream_cx_rx_bytes_total: Counter;
+  readonly downstream_cx_rx_bytes_buffered: Gauge;
   readonly downstream_cx_tx_bytes_total: Counter;
+  readonly downstream_cx_tx_bytes_buffered: Gauge;
   readonly downstream_flow_control_paused_reading_total: Counter;
   readonly downstream_flow_control_resumed_reading_total: Counter;
   readonly idle_timeout: Counter;
@@ -58,7 +60,9 @@ function tcpProxyStats(scope: Scope): TcpProxyStats {
     downstream_cx_total: scope.counter('downstream_cx_total'),
     downstream_cx_no_route: scope.counter('downstream_cx_no_route'),
     downstream_cx_rx_bytes_total: scope.counter('downstream_cx_rx_bytes_total'),
+    downstream_cx_rx_bytes_buffered: scope.gauge('downstream_cx_rx_bytes_buffered'),
     downstream_cx_tx_bytes_total: scope.counter('downstream_cx_tx_bytes_total'),
+    downstream_cx_tx_bytes_buffered: scope.gauge('downstream_cx_tx_bytes_buffered'),
     downstream_flow_control_paused_reading_total: scope.counter('downstream_flow_control_paused_reading_total'),
     downstream_flow_control_resumed_reading_total: scope.counter('downstream_flow_control_resumed_reading_total'),
     idle_timeout: scope.counter('idle_timeout'),
@@ -66,6 +70,19 @@ function tcpProxyStats(scope: Scope): TcpProxyStats {
     upstream_flush_total: scope.counter('upstream_flush_total'),
     upstream_flush_active: scope.gauge('upstream_flush_active'),
   };
+}
+
+/**
+ * The network core's ConnectionImpl counts bytes into counters a filter attaches (Envoy's
+ * Connection::setConnectionStats); the api's Connection does not declare it, so it is used when
+ * present and the filter counts by itself otherwise.
+ */
+interface ConnectionWithStatsCounters {
+  setStatsCounters(counters: { readonly rxTotal?: Counter; readonly txTotal?: Counter; readonly rxBuffered?: Gauge; readonly txBuffered?: Gauge }): void;
+}
+
+function hasStatsCounters(c: Connection): c is Connection & ConnectionWithStatsCounters {
+  return typeof (c as Partial<ConnectionWithStatsCounters>).setStatsCounters === 'function';
 }
 
 /**
@@ -123,6 +140,8 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks {
   private draining = false;
   private upstreamReadPausedByUs = false;
   private downstreamReadPausedByUs = false;
+  /** The downstream connection does not count its bytes into our stats: onData/onUpstreamData do. */
+  private countBytes = true;
 
   private idleTimer: Timer | undefined;
   /** Monotonic ms of the last byte received on either side. */
@@ -161,6 +180,16 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks {
     this.downstream = conn;
     this.dispatcher = conn.dispatcher();
     conn.addConnectionCallbacks(this.downstreamCallbacks);
+    if (hasStatsCounters(conn)) {
+      const st = this.stats;
+      conn.setStatsCounters({
+        rxTotal: st.downstream_cx_rx_bytes_total,
+        txTotal: st.downstream_cx_tx_bytes_total,
+        rxBuffered: st.downstream_cx_rx_bytes_buffered,
+        txBuffered: st.downstream_cx_tx_bytes_buffered,
+      });
+      this.countBytes = false;
+    }
     conn.enableHalfClose(true);
     // Nothing may be read before there is an upstream to write it to.
     conn.readDisable(true);
@@ -175,7 +204,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks {
 
   onData(data: BufferInstance, endStream: boolean): FilterStatus {
     const n = data.length;
-    this.stats.downstream_cx_rx_bytes_total.inc(n);
+    if (this.countBytes) this.stats.downstream_cx_rx_bytes_total.inc(n);
     const upstream = this.upstream;
     if (upstream !== undefined && !this.draining) {
       this.lastActivity = this.dispatcher.approximateMonotonicTime();
@@ -280,7 +309,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks {
       }
       return;
     }
-    this.stats.downstream_cx_tx_bytes_total.inc(n);
+    if (this.countBytes) this.stats.downstream_cx_tx_bytes_total.inc(n);
     this.lastActivity = this.dispatcher.approximateMonotonicTime();
     this.downstream.write(data, endStream);
   }

@@ -99,11 +99,12 @@ describe('header value formats', () => {
     ['%REQ(X-A)%', 'va'],
     ['%REQ(x-missing?x-b)%', 'vb'],
     ['%REQ(x-missing)%', ''],
+    ['%REQ(:AUTHORITY)%', 'h.example'],
     ['[%PROTOCOL%] %REQ(x-a)% 100%%', '[HTTP/1.1] va 100%'],
   ])('%s -> %s', (format, expected) => {
     const r = parseHeaderValueFormat(format);
     expect(r.ok).toBe(true);
-    if (r.ok) expect(r.value.format({ streamInfo: streamInfo(), requestHeaders: HeaderMapImpl.fromObject({ 'x-a': 'va', 'x-b': 'vb' }) })).toBe(expected);
+    if (r.ok) expect(r.value.format({ streamInfo: streamInfo(), requestHeaders: HeaderMapImpl.fromObject({ ':authority': 'h.example', 'x-a': 'va', 'x-b': 'vb' }) })).toBe(expected);
   });
 
   it('a literal format is a constant', () => {

@@ -382,6 +382,7 @@ export const TEST_SETTINGS: HcmSettings = {
   idleTimeoutMs: 3_600_000,
   maxConnectionDurationMs: 0,
   maxStreamDurationMs: 0,
+  maxRequestsPerConnection: 0,
   streamIdleTimeoutMs: 300_000,
   requestTimeoutMs: 0,
   requestHeadersTimeoutMs: 0,

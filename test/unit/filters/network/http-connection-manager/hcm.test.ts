@@ -158,6 +158,16 @@ describe('streams', () => {
     expect(conn.closes).toEqual([{ type: 'FlushWrite', details: 'idle_timeout' }]);
   });
 
+  it('max_requests_per_connection closes an HTTP/1 connection after the last allowed response', () => {
+    const { feed, conn, codec, counter } = setup({ maxRequestsPerConnection: 2 });
+    feed('/one\n');
+    expect(conn.closes).toEqual([]);
+    feed('/two\n');
+    expect(counter('downstream_cx_max_requests_reached')).toBe(1);
+    expect(codec().encoders.map((e) => e.headers!.get('connection'))).toEqual([undefined, 'close']);
+    expect(conn.closes).toEqual([{ type: 'FlushWrite', details: 'deferred_close_on_drained_connection' }]);
+  });
+
   it('the idle timer does not run while a stream is active', () => {
     const { feed, conn, disp, counter } = setup({ idleTimeoutMs: 1000, streamIdleTimeoutMs: 0 }, false);
     feed('/slow\n');

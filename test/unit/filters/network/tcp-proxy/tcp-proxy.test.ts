@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseTcpProxyConfig } from '../../../../../filters/network/tcp-proxy/config.js';
 import { TcpProxyFilter, TcpProxySharedConfig } from '../../../../../filters/network/tcp-proxy/tcp-proxy.js';
+import { BufferChain } from '../../../../../src/common/buffer-chain.js';
 import { StatsStore } from '../../../../../src/stats/store.js';
 import {
   FakeClusterManager,
@@ -44,7 +45,8 @@ function connected(s: Setup) {
 
 describe('TcpProxyFilter: new connection', () => {
   it('disables reads, enables half-close, counts, asks the pool and stops the chain', () => {
-    const s = setup();
+    const s = setup({}, { start: false });
+    expect(s.filter.onNewConnection()).toBe('StopIteration');
     expect(s.downstream.readDisableCalls).toEqual([true]);
     expect(s.downstream.readEnabled()).toBe(false);
     expect(s.downstream.isHalfCloseEnabled()).toBe(true);
@@ -52,7 +54,6 @@ describe('TcpProxyFilter: new connection', () => {
     expect(s.cm.lookups).toEqual(['backend']);
     expect(s.cluster.pool.requests).toHaveLength(1);
     expect(s.filter.connecting()).toBe(true);
-    expect(s.filter.onNewConnection === undefined).toBe(false);
   });
 
   it('on pool ready: enables reads, half-close upstream, resumes the chain', () => {
@@ -164,6 +165,7 @@ describe('TcpProxyFilter: data', () => {
     const { upstream, cb } = connected(s);
     const down = s.downstream.receive('hello ');
     expect(down.length).toBe(0);
+    expect(s.filter.onData(new BufferChain(''), false)).toBe('StopIteration');
     s.downstream.receive('world');
     expect(upstream.writtenBytes().toString()).toBe('hello world');
     const up = upstreamData(cb, 'reply');

@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, FrameType } from '../../../../codecs/http2/frame.js';
+import { FloodProtection } from '../../../../codecs/http2/protections.js';
+import { BufferChain } from '../../../../src/common/buffer-chain.js';
+import { frames, toBytes } from '../../../support/h2-frames.js';
+import { SessionHarness, TEST_LIMITS } from './session-harness.js';
+import type { HarnessOptions } from './session-harness.js';
+
+function ready(options: HarnessOptions = {}): SessionHarness {
+  const h = new SessionHarness('server', options);
+  h.recv(frames.preface(), frames.settings(), frames.settingsAck());
+  h.out();
+  return h;
+}
+
+const CALM = `GOAWAY 0 last=0 code=${ErrorCode.ENHANCE_YOUR_CALM}`;
+
+describe('FloodProtection (Envoy ProtocolConstraints)', () => {
+  it('counts outbound frames and control frames until flushed', () => {
+    const p = new FloodProtection({ ...TEST_LIMITS, maxOutboundFrames: 3, maxOutboundControlFrames: 2 });
+    expect(p.onFrameQueued(true, false)).toBeUndefined();
+    expect(p.onFrameQueued(true, false)).toBeUndefined();
+    p.onQueueFlushed();
+    expect(p.onFrameQueued(true, false)).toBeUndefined();
+    expect(p.onFrameQueued(true, false)).toBeUndefined();
+    expect(p.onFrameQueued(true, false)).toMatchObject({ stat: 'outbound_control_flood', status: 'BufferFloodError', goAwayCode: undefined });
+    const q = new FloodProtection({ ...TEST_LIMITS, maxOutboundFrames: 3 });
+    for (let i = 0; i < 3; i++) expect(q.onFrameQueued(false, true)).toBeUndefined();
+    expect(q.onFrameQueued(false, false)).toMatchObject({ stat: 'outbound_flood' });
+    // Sticky.
+    q.onQueueFlushed();
+    expect(q.onFrameQueued(false, false)).toMatchObject({ stat: 'outbound_flood' });
+  });
+
+  it('allows WINDOW_UPDATEs in proportion to streams and DATA sent', () => {
+    const p = new FloodProtection(TEST_LIMITS);
+    expect(p.onInboundFrame(FrameType.WINDOW_UPDATE, 4, false)).toBeUndefined();
+    p.onInboundHeaderBlock();
+    expect(p.onInboundFrame(FrameType.WINDOW_UPDATE, 4, false)).toBeUndefined();
+    expect(p.onInboundFrame(FrameType.WINDOW_UPDATE, 4, false)).toBeUndefined();
+    expect(p.onInboundFrame(FrameType.WINDOW_UPDATE, 4, false)).toMatchObject({ stat: 'inbound_window_update_frames_flood' });
+    const q = new FloodProtection(TEST_LIMITS);
+    q.onFrameQueued(false, true);
+    for (let i = 0; i < 21; i++) expect(q.onInboundFrame(FrameType.WINDOW_UPDATE, 4, false)).toBeUndefined();
+    expect(q.onInboundFrame(FrameType.WINDOW_UPDATE, 4, false)).toMatchObject({ goAwayCode: ErrorCode.ENHANCE_YOUR_CALM });
+  });
+
+  it('refills the reset bucket over time', () => {
+    const p = new FloodProtection({ ...TEST_LIMITS, resetBurst: 2, resetRatePerSecond: 10 });
+    expect(p.onPrematureReset(0)).toBeUndefined();
+    expect(p.onPrematureReset(0)).toBeUndefined();
+    expect(p.onPrematureReset(100)).toBeUndefined();
+    expect(p.onPrematureReset(100)).toMatchObject({ stat: 'rapid_reset_flood' });
+  });
+});
+
+describe('Http2Session protections', () => {
+  it('inbound empty frames: the second empty DATA in a row is a flood', () => {
+    const h = ready();
+    h.recv(frames.headers(1).request('POST', '/'), frames.data(1, ''), frames.data(1, 'x'), frames.data(1, ''));
+    expect(h.out()).toEqual([]);
+    h.recv(frames.data(1, ''));
+    expect(h.out()).toEqual([`GOAWAY 0 last=1 code=${ErrorCode.ENHANCE_YOUR_CALM}`]);
+    expect(h.counter('inbound_empty_frames_flood')).toBe(1);
+    expect(h.session.terminated).toMatchObject({ status: 'CodecProtocolError', flood: 'inbound_empty_frames_flood' });
+  });
+
+  it('inbound PRIORITY frames: more than 100 per opened stream (+1)', () => {
+    const h = ready();
+    const prio = frames.priority(3, { dependency: 0 });
+    h.recv(...Array.from({ length: 100 }, () => prio));
+    expect(h.out()).toEqual([]);
+    h.recv(prio);
+    expect(h.out()).toEqual([CALM]);
+    expect(h.counter('inbound_priority_frames_flood')).toBe(1);
+  });
+
+  it('inbound WINDOW_UPDATE frames without DATA sent', () => {
+    const h = ready();
+    h.recv(frames.windowUpdate(0, 1));
+    h.recv(frames.windowUpdate(0, 1));
+    expect(h.out()).toEqual([CALM]);
+    expect(h.counter('inbound_window_update_frames_flood')).toBe(1);
+  });
+
+  it('outbound control frames: PING ACKs the peer makes us queue', () => {
+    const h = ready();
+    h.session.setOutputBlocked(true);
+    h.recv(...Array.from({ length: 1000 }, () => frames.ping('x')));
+    expect(h.session.terminated).toBeUndefined();
+    h.recv(frames.ping('x'));
+    // Closed without a GOAWAY: the peer is not reading.
+    expect(h.session.terminated).toMatchObject({ status: 'BufferFloodError', flood: 'outbound_control_flood', closeNow: true, goAwayCode: undefined });
+    expect(h.counter('outbound_control_flood')).toBe(1);
+    h.session.setOutputBlocked(false);
+    expect(h.out()).toEqual([]);
+  });
+
+  it('outbound control frames: more than the limit generated by one read', () => {
+    const h = ready();
+    h.recv(toBytes(...Array.from({ length: 1001 }, () => frames.settings())));
+    expect(h.session.terminated).toMatchObject({ flood: 'outbound_control_flood' });
+    expect(h.out()).toEqual([]);
+  });
+
+  it('outbound frames: responses queued while the transport is above its high watermark', () => {
+    const h = ready({ limits: { maxOutboundFrames: 10 } });
+    h.session.setOutputBlocked(true);
+    for (let id = 1; id <= 21; id += 2) {
+      h.recv(frames.headers(id).request('GET', '/').eos());
+      h.session.submitResponse(id, [[':status', '200']], true);
+    }
+    expect(h.session.terminated).toMatchObject({ flood: 'outbound_flood', status: 'BufferFloodError' });
+    expect(h.counter('outbound_flood')).toBe(1);
+  });
+
+  it('rapid reset: streams reset before we answered, faster than the bucket allows', () => {
+    const h = ready({ limits: { resetBurst: 5, resetRatePerSecond: 1 } });
+    for (let i = 0; i < 5; i++) {
+      const id = 1 + 2 * i;
+      h.recv(frames.headers(id).request('GET', '/').eos(), frames.rst(id, ErrorCode.CANCEL));
+    }
+    expect(h.out()).toEqual([]);
+    h.recv(frames.headers(11).request('GET', '/').eos(), frames.rst(11, ErrorCode.CANCEL));
+    expect(h.out()).toEqual([`GOAWAY 0 last=11 code=${ErrorCode.ENHANCE_YOUR_CALM}`]);
+    expect(h.counter('rapid_reset_flood')).toBe(1);
+    expect(h.counter('rx_reset')).toBe(6);
+  });
+
+  it('resets after a complete response do not count as rapid resets', () => {
+    const h = ready({ limits: { resetBurst: 1, resetRatePerSecond: 1 } });
+    for (let i = 0; i < 5; i++) {
+      const id = 1 + 2 * i;
+      h.recv(frames.headers(id).request('POST', '/'));
+      h.session.submitResponse(id, [[':status', '200']], true);
+      h.recv(frames.rst(id, ErrorCode.NO_ERROR));
+    }
+    expect(h.session.terminated).toBeUndefined();
+  });
+
+  it('CONTINUATION flood: too many frames in one header block', () => {
+    const h = ready();
+    const block = frames.headerBlock([[':method', 'GET'], [':scheme', 'http'], [':authority', 'a'], [':path', '/'], ['x', 'y'.repeat(40)]]);
+    const parts = [frames.headers(1).block(block.subarray(0, 1)).endHeaders(false).eos()];
+    for (let i = 1; i <= 17; i++) parts.push(frames.continuation(1, block.subarray(i, i + 1)).endHeaders(false) as never);
+    h.recv(...parts);
+    expect(h.out()).toEqual([`GOAWAY 0 last=1 code=${ErrorCode.ENHANCE_YOUR_CALM}`]);
+    expect(h.counter('too_many_header_frames')).toBe(1);
+  });
+
+  it('CONTINUATION flood: a header block larger than allowed', () => {
+    const h = ready({ limits: { maxHeaderBlockSize: 1000 } });
+    h.recv(frames.headers(1).block(Buffer.alloc(600)).endHeaders(false), frames.continuation(1, Buffer.alloc(600)).endHeaders(false));
+    expect(h.out()).toEqual([`GOAWAY 0 last=1 code=${ErrorCode.ENHANCE_YOUR_CALM}`]);
+    expect(h.counter('header_overflow')).toBe(1);
+  });
+
+  it('sends nothing after a failure', () => {
+    const h = ready();
+    h.recv(frames.headers(1).request('GET', '/').eos(), frames.data(3, 'x'));
+    expect(h.out()).toEqual(['GOAWAY 0 last=1 code=1']);
+    expect(h.session.submitResponse(1, [[':status', '200']], true)).toBe(false);
+    h.session.submitData(1, new BufferChain('x'), true);
+    h.session.submitPing(Buffer.alloc(8));
+    expect(h.recv(frames.ping()).out()).toEqual([]);
+  });
+});
