@@ -110,6 +110,11 @@ export function clientCodecOptionsFor(http2Options: Readonly<Record<string, unkn
     const v = http2Options[key];
     if (v !== undefined && typeof v === typeof merged[key]) merged[key] = v;
   }
+  // The optional ones (no default to compare the type with).
+  const keepalive = http2Options['connectionKeepalive'];
+  if (typeof keepalive === 'object' && keepalive !== null) merged['connectionKeepalive'] = keepalive;
+  const settingsTimeout = http2Options['settingsTimeoutMs'];
+  if (typeof settingsTimeout === 'number') merged['settingsTimeoutMs'] = settingsTimeout;
   return { http1: DEFAULT_HTTP1_OPTIONS, http2: merged as unknown as Http2CodecOptions };
 }
 

@@ -10,6 +10,18 @@ export interface Http1CodecOptions {
   readonly defaultHostForHttp10: string;
 }
 
+/** Envoy's `http2_protocol_options.connection_keepalive` (KeepaliveSettings), in ms. */
+export interface Http2KeepaliveOptions {
+  /** Send a PING every interval (plus jitter); 0: no interval PINGs. */
+  readonly intervalMs: number;
+  /** Close the connection (NoFlush) when a PING is not acknowledged within this; any frame received extends it. */
+  readonly timeoutMs: number;
+  /** A random 0..(interval * percent / 100) ms is added to each interval (Envoy's default: 15). */
+  readonly intervalJitterPercent: number;
+  /** Client side: a PING goes out ahead of a new stream when nothing was received for this long; 0 disables. */
+  readonly connectionIdleIntervalMs: number;
+}
+
 /** Options of the HTTP/2 codec (Envoy's `http2_protocol_options`). */
 export interface Http2CodecOptions {
   readonly maxConcurrentStreams: number;
@@ -24,7 +36,17 @@ export interface Http2CodecOptions {
   readonly maxInboundPriorityFramesPerStream: number;
   readonly maxInboundWindowUpdateFramesPerDataFrameSent: number;
   readonly allowConnect: boolean;
+  /** `connection_keepalive`; undefined: no keepalive PINGs. */
+  readonly connectionKeepalive?: Http2KeepaliveOptions;
+  /**
+   * Our SETTINGS must be acknowledged within this (RFC 9113 §6.5.3), else GOAWAY
+   * SETTINGS_TIMEOUT; 0 disables. Not in Envoy's options; default DEFAULT_SETTINGS_TIMEOUT_MS.
+   */
+  readonly settingsTimeoutMs?: number;
 }
+
+/** SETTINGS_TIMEOUT when the options do not say. */
+export const DEFAULT_SETTINGS_TIMEOUT_MS = 10_000;
 
 export const DEFAULT_HTTP1_OPTIONS: Http1CodecOptions = {
   maxHeadersKb: 60,

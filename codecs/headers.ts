@@ -133,7 +133,8 @@ export class HeaderMapImpl implements HeaderMap {
       }
       w += 2;
     }
-    e.length = w;
+    // Setting an array's length is a runtime call even when it does not change.
+    if (removed > 0) e.length = w;
     return removed;
   }
 }

@@ -22,12 +22,13 @@ export { detectCodec, HTTP2_PREFACE, type CodecKind } from './codec-detect.js';
 export {
   DEFAULT_HTTP1_OPTIONS,
   DEFAULT_HTTP2_OPTIONS,
+  DEFAULT_SETTINGS_TIMEOUT_MS,
   type Http1CodecOptions,
   type Http2CodecOptions,
+  type Http2KeepaliveOptions,
 } from './codec-options.js';
 export { createHttp2ServerConnection } from './http2/server-connection.js';
 export { createHttp2ClientConnection } from './http2/client-connection.js';
-export type { Http2ConnectionExtras } from './http2/codec-connection.js';
 export { createHttpConnPoolFactory, type HttpConnPoolFactoryOptions } from './pools/pool-factory.js';
 
 /** The options of both codecs; each reads its own half. */

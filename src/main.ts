@@ -18,6 +18,7 @@ import { parseOptions, USAGE, type CommandLineOptions } from './server/options.j
 import { Server } from './server/server.js';
 import { createHttpConnPoolFactory } from '../codecs/index.js';
 import { routerFactory } from '../filters/http/router/config.js';
+import { tlsInspectorFactory } from '../filters/listener/tls-inspector/config.js';
 import { connectionLimitFactory } from '../filters/network/connection-limit/config.js';
 import { hcmFactory } from '../filters/network/http-connection-manager/config.js';
 import { tcpProxyFactory } from '../filters/network/tcp-proxy/config.js';
@@ -28,7 +29,8 @@ function filterRegistry(): FilterRegistry {
     .registerNetworkFilter(hcmFactory)
     .registerNetworkFilter(tcpProxyFactory)
     .registerNetworkFilter(connectionLimitFactory)
-    .registerHttpFilter(routerFactory);
+    .registerHttpFilter(routerFactory)
+    .registerListenerFilter(tlsInspectorFactory);
 }
 
 /** The version in package.json (two levels up from dist/src/main.js, one from src/main.ts). */

@@ -9,6 +9,7 @@
  * Content-Length, obs-fold and a request whose final coding is not chunked; the same checks are
  * repeated here so the helper is complete on its own (a head built by other means, or tests).
  */
+import { HeaderMapImpl } from '../headers.js';
 
 /** Why a head is rejected (after Envoy's `Http1ResponseCodeDetails`). */
 export type FramingError =
@@ -80,31 +81,46 @@ interface Fields {
 
 function collect(headers: Headers): Fields {
   const f: Fields = { error: null, contentLength: null, transferEncoding: null, hostCount: 0, host: '' };
-  for (const [name, value] of headers) {
-    switch (name.length) {
-      case 4:
-        if (name.toLowerCase() === 'host') {
-          f.hostCount++;
-          f.host = trimOws(value);
-        }
-        break;
-      case 14:
-        if (name.toLowerCase() === 'content-length') addContentLength(f, value);
-        break;
-      case 17:
-        if (name.toLowerCase() === 'transfer-encoding') {
-          f.transferEncoding = f.transferEncoding === null ? value : `${f.transferEncoding},${value}`;
-        }
-        break;
-      default:
-        break;
-    }
+  if (headers instanceof HeaderMapImpl) {
+    // The codecs' own maps: walk the flat list, no iterator and no pair per field.
+    const raw = headers.raw();
+    for (let i = 0; i + 1 < raw.length; i += 2) collectField(f, raw[i]!, raw[i + 1]!);
+    return f;
   }
+  for (const [name, value] of headers) collectField(f, name, value);
   return f;
+}
+
+function collectField(f: Fields, name: string, value: string): void {
+  // Codec maps hold lowercase names: the exact comparison decides without a lowercased copy.
+  switch (name.length) {
+    case 4:
+      if (name === 'host' || name.toLowerCase() === 'host') {
+        f.hostCount++;
+        f.host = trimOws(value);
+      }
+      break;
+    case 14:
+      if (name === 'content-length' || name.toLowerCase() === 'content-length') addContentLength(f, value);
+      break;
+    case 17:
+      if (name === 'transfer-encoding' || name.toLowerCase() === 'transfer-encoding') {
+        f.transferEncoding = f.transferEncoding === null ? value : `${f.transferEncoding},${value}`;
+      }
+      break;
+    default:
+      break;
+  }
 }
 
 /** RFC 9110 §8.6: repeated or listed identical values MAY be accepted; differing ones are errors. */
 function addContentLength(f: Fields, value: string): void {
+  if (isPlainLength(value)) {
+    // One element of digits without leading zeros (nearly every message): no split, no regexes.
+    if (f.contentLength === null) f.contentLength = value;
+    else if (f.contentLength !== value) f.error ??= 'http1.content_length_conflict';
+    return;
+  }
   for (const element of value.split(',')) {
     const digits = trimOws(element);
     if (!DIGITS.test(digits)) {
@@ -115,6 +131,17 @@ function addContentLength(f: Fields, value: string): void {
     if (f.contentLength === null) f.contentLength = normalized;
     else if (f.contentLength !== normalized) f.error ??= 'http1.content_length_conflict';
   }
+}
+
+/** 1*DIGIT with no leading zero (or just "0"): already the normalized form. */
+function isPlainLength(value: string): boolean {
+  const n = value.length;
+  if (n === 0 || n > 16 || (n > 1 && value.charCodeAt(0) === 0x30)) return false;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
 }
 
 function checkFraming(f: Fields, httpMinor: number, request: boolean): FramingError | null {

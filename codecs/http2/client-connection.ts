@@ -17,7 +17,6 @@ import type { Connection } from '../../src/api/network.js';
 import type { Scope } from '../../src/api/stats.js';
 import type { Http2CodecOptions } from '../codec-options.js';
 import { Http2ConnectionBase } from './codec-connection.js';
-import type { Http2ConnectionExtras } from './codec-connection.js';
 import { Http2StreamBase, appendRegularFields, neverIndexedOf } from './codec-stream.js';
 import { ErrorCode } from './frame.js';
 import type { HeaderField } from './hpack.js';
@@ -116,12 +115,13 @@ export class Http2ClientConnection extends Http2ConnectionBase implements Client
     callbacks: CodecConnectionCallbacks,
     options: Http2CodecOptions,
     scope: Scope,
-    extras: Http2ConnectionExtras = {},
   ) {
-    super(connection, callbacks, options, scope, 'client', extras);
+    super(connection, callbacks, options, scope, 'client');
   }
 
   newStream(decoder: ResponseDecoder): RequestEncoder {
+    // connection_idle_interval: probe a connection that has been quiet before trusting it.
+    this.keepalive?.beforeNewStream();
     return new ClientStream(this, decoder, this.connection.bufferLimit());
   }
 
@@ -156,8 +156,7 @@ export function createHttp2ClientConnection(
   callbacks: CodecConnectionCallbacks,
   options: Http2CodecOptions,
   scope: Scope,
-  extras: Http2ConnectionExtras = {},
 ): ClientConnection {
-  return new Http2ClientConnection(connection, callbacks, options, scope, extras);
+  return new Http2ClientConnection(connection, callbacks, options, scope);
 }
 

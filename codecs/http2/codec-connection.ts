@@ -12,6 +12,7 @@ import type {
 import type { Connection, ConnectionEvent } from '../../src/api/network.js';
 import type { Scope } from '../../src/api/stats.js';
 import { BufferChain } from '../../src/common/buffer-chain.js';
+import { DEFAULT_SETTINGS_TIMEOUT_MS } from '../codec-options.js';
 import type { Http2CodecOptions } from '../codec-options.js';
 import { ErrorCode, FrameType, MAX_WINDOW_SIZE, SettingId } from './frame.js';
 import type { GoawayFrame, SettingsFrame } from './frame.js';
@@ -20,20 +21,14 @@ import {
 } from './protections.js';
 import type { Http2CodecStats } from './protections.js';
 import type { Http2StreamBase, StreamOwner } from './codec-stream.js';
+import { Http2Keepalive } from './keepalive.js';
 import { Http2Session } from './session.js';
 import type {
   HeadersCategory, Perspective, SessionCallbacks, SessionFailure, StreamCloseReason,
 } from './session.js';
 
-/** Options beyond Http2CodecOptions (not in Envoy's protection set; defaults below). */
-export interface Http2ConnectionExtras {
-  /** SETTINGS must be acknowledged within this (RFC 9113 §6.5.3); 0 disables. Default 10 s. */
-  readonly settingsTimeoutMs?: number;
-  /** Envoy's `connection_keepalive`: PING every interval, close if no frame within timeout. */
-  readonly connectionKeepalive?: { readonly intervalMs: number; readonly timeoutMs: number };
-}
-
-export const DEFAULT_SETTINGS_TIMEOUT_MS = 10_000;
+/** Queued output up to this size is copied into one buffer (one plain write, no writev). */
+const COALESCE_BYTES = 16_384;
 
 const OK: CodecStatus = Object.freeze({ ok: true });
 
@@ -44,10 +39,13 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
   private dispatching = false;
   private goAwayRaised = false;
   private settingsTimer: Timer | undefined;
-  private keepaliveSendTimer: Timer | undefined;
-  private keepaliveTimeoutTimer: Timer | undefined;
-  private readonly keepalive: Http2ConnectionExtras['connectionKeepalive'];
+  protected readonly keepalive: Http2Keepalive | undefined;
   private settingsTimeoutMs = 0;
+  /** Session output not yet written (see queueOutput). */
+  private outChunks: Buffer[] = [];
+  private outBytes = 0;
+  private writePosted = false;
+  private writeEagerly = false;
 
   constructor(
     readonly connection: Connection,
@@ -55,7 +53,6 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
     protected readonly options: Http2CodecOptions,
     scope: Scope,
     perspective: Perspective,
-    extras: Http2ConnectionExtras,
   ) {
     this.stats = createHttp2Stats(scope);
     const disp = connection.dispatcher();
@@ -89,23 +86,26 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
       },
       this.sessionCallbacks(),
     );
-    const settingsTimeout = extras.settingsTimeoutMs ?? DEFAULT_SETTINGS_TIMEOUT_MS;
+    const settingsTimeout = options.settingsTimeoutMs ?? DEFAULT_SETTINGS_TIMEOUT_MS;
     if (settingsTimeout > 0) {
       this.settingsTimer = disp.createTimer(() => this.onSettingsTimeout());
       this.settingsTimeoutMs = settingsTimeout;
     }
-    this.keepalive = extras.connectionKeepalive;
-    if (this.keepalive !== undefined) {
-      this.keepaliveTimeoutTimer = disp.createTimer(() => this.onKeepaliveTimeout());
-      if (this.keepalive.intervalMs > 0) {
-        this.keepaliveSendTimer = disp.createTimer(() => this.sendKeepalive());
-        this.keepaliveSendTimer.enableTimer(this.keepalive.intervalMs);
-      }
-    }
-    // Only to stop the timers: the owner (HCM, codec client) handles the close itself.
+    const ka = options.connectionKeepalive;
+    this.keepalive =
+      ka === undefined
+        ? undefined
+        : new Http2Keepalive(disp, ka, {
+          sendPing: (opaque) => {
+            if (this.session.terminated === undefined) this.session.submitPing(opaque);
+          },
+          onTimeout: () => this.onKeepaliveTimeout(),
+        });
+    // To stop the timers and release what the streams hold: the owner (HCM, codec client)
+    // handles the close of its streams itself.
     connection.addConnectionCallbacks({
       onEvent: (event: ConnectionEvent) => {
-        if (event !== 'Connected') this.disableTimers();
+        if (event !== 'Connected') this.onTransportClosed();
       },
       onAboveWriteBufferHighWatermark: () => {},
       onBelowWriteBufferLowWatermark: () => {},
@@ -123,6 +123,7 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
 
   dispatch(data: BufferInstance): CodecStatus {
     const slices = data.takeSlices();
+    this.keepalive?.onDataReceived();
     let failure: SessionFailure | undefined = this.session.terminated;
     this.dispatching = true;
     try {
@@ -136,11 +137,16 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
   }
 
   goAway(): void {
+    // From here on the owner may close the connection right after any call: write at once.
+    this.writeEagerly = true;
     this.session.submitGoAway(ErrorCode.NO_ERROR);
+    this.writeOutput();
   }
 
   shutdownNotice(): void {
+    this.writeEagerly = true;
     this.session.submitShutdownNotice();
+    this.writeOutput();
   }
 
   protocol(): Protocol {
@@ -179,19 +185,75 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
     if (this.streams.get(stream.streamId) === stream) this.streams.delete(stream.streamId);
   }
 
+  // ---- output ----
+
+  /**
+   * The session's output, written to the connection once per loop turn (from a posted callback)
+   * rather than once per submit: every response HEADERS and DATA of a turn, on every stream,
+   * goes out in one write (Node's http2 batches the same way, nghttp2 output flushed from an
+   * immediate). Written at once after a failure (its GOAWAY precedes the close) and once a GOAWAY
+   * was asked for (the owner closes the connection as soon as the last stream is done).
+   */
+  private queueOutput(chunks: Buffer[], length: number): void {
+    if (length === 0) return;
+    for (let i = 0; i < chunks.length; i++) this.outChunks.push(chunks[i]!);
+    this.outBytes += length;
+    if (this.writeEagerly || this.session.terminated !== undefined) {
+      this.writeOutput();
+      return;
+    }
+    if (!this.writePosted) {
+      this.writePosted = true;
+      this.connection.dispatcher().post(this.writePostedOutput);
+    }
+  }
+
+  private readonly writePostedOutput = (): void => {
+    this.writePosted = false;
+    this.writeOutput();
+  };
+
+  /** Writes what is queued: small frames copied into one buffer, large payloads by reference. */
+  private writeOutput(): void {
+    const n = this.outBytes;
+    if (n === 0) return;
+    const chunks = this.outChunks;
+    this.outChunks = [];
+    this.outBytes = 0;
+    if (this.connection.state() !== 'Open') return;
+    const buf = new BufferChain();
+    if (chunks.length === 1) {
+      buf.add(chunks[0]!);
+    } else if (n <= COALESCE_BYTES) {
+      buf.add(Buffer.concat(chunks, n));
+    } else {
+      // Copy runs of small chunks (frame headers, HEADERS) together; keep big payloads as they are.
+      let run: Buffer[] = [];
+      let runBytes = 0;
+      for (const c of chunks) {
+        if (c.length >= COALESCE_BYTES) {
+          if (runBytes > 0) buf.add(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes));
+          run = [];
+          runBytes = 0;
+          buf.add(c);
+        } else {
+          run.push(c);
+          runBytes += c.length;
+        }
+      }
+      if (runBytes > 0) buf.add(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes));
+    }
+    this.connection.write(buf, false);
+  }
+
   // ---- internals ----
 
   private sessionCallbacks(): SessionCallbacks {
     return {
-      send: (chunks, length) => {
-        if (length === 0 || this.connection.state() !== 'Open') return;
-        const buf = new BufferChain();
-        for (const c of chunks) buf.add(c);
-        this.connection.write(buf, false);
-      },
-      onBeginFrame: () => {
-        // Any frame shows the peer is alive (Envoy extends the keepalive timeout on each).
-        if (this.keepaliveTimeoutTimer?.enabled() === true) this.keepaliveTimeoutTimer.enableTimer(this.keepalive!.timeoutMs);
+      send: (chunks, length) => this.queueOutput(chunks, length),
+      onBeginFrame: (type, _id, flags) => {
+        // Any frame but the PING ACK itself shows the peer is alive (Envoy extends the wait).
+        if (this.keepalive !== undefined && !(type === FrameType.PING && (flags & 1) !== 0)) this.keepalive.onFrameReceived();
       },
       onBeginHeaders: (id, category) => this.onBeginHeaders(id, category),
       onHeader: (id, name, value, never) => {
@@ -240,9 +302,9 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
       if (this.goAwayRaised) return;
       this.goAwayRaised = true;
       this.connectionCallbacks.onGoAway((frame as GoawayFrame).errorCode);
-    } else if (type === FrameType.PING && this.keepalive !== undefined) {
-      this.keepaliveTimeoutTimer?.disableTimer();
-      if (this.keepaliveSendTimer !== undefined) this.keepaliveSendTimer.enableTimer(this.keepalive.intervalMs);
+    } else if (type === FrameType.PING) {
+      // Only ACKs reach here (the session answers PINGs itself).
+      this.keepalive?.onPingAck();
     }
   }
 
@@ -250,18 +312,18 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
     this.settingsTimer?.enableTimer(this.settingsTimeoutMs);
   }
 
+  private onTransportClosed(): void {
+    this.disableTimers();
+    this.outChunks = [];
+    this.outBytes = 0;
+    this.session.release();
+    for (const s of this.streams.values()) s.onTransportClosed();
+  }
+
   private onSettingsTimeout(): void {
     if (this.session.pendingSettingsAcks === 0 || this.session.terminated !== undefined) return;
     this.stats.settings_timeout.inc();
     this.session.terminate(ErrorCode.SETTINGS_TIMEOUT, 'SETTINGS not acknowledged in time');
-  }
-
-  private sendKeepalive(): void {
-    if (this.keepaliveTimeoutTimer!.enabled() || this.session.terminated !== undefined) return;
-    const opaque = Buffer.allocUnsafe(8);
-    opaque.writeDoubleBE(this.connection.dispatcher().systemTime());
-    this.session.submitPing(opaque);
-    this.keepaliveTimeoutTimer!.enableTimer(this.keepalive!.timeoutMs);
   }
 
   private onKeepaliveTimeout(): void {
@@ -278,7 +340,6 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
 
   protected disableTimers(): void {
     this.settingsTimer?.disableTimer();
-    this.keepaliveSendTimer?.disableTimer();
-    this.keepaliveTimeoutTimer?.disableTimer();
+    this.keepalive?.disable();
   }
 }

@@ -17,6 +17,7 @@ import { BufferChain } from '../../src/common/buffer-chain.js';
 import { HeaderMapImpl } from '../headers.js';
 import { ErrorCode } from './frame.js';
 import type { HeaderField } from './hpack.js';
+import type { Http2CodecStats } from './protections.js';
 import type { Http2Session } from './session.js';
 
 /** Names the peer sent as never indexed, per decoded map, to send them the same way (RFC 7541 §7.1.3). */
@@ -89,6 +90,8 @@ export class HeaderMapBuilder {
 /** What a stream needs from its connection. */
 export interface StreamOwner {
   readonly session: Http2Session;
+  /** `http2.pending_recv_bytes` counts what streams hold unconsumed. */
+  readonly stats: Http2CodecStats;
   /** The transport is above its write high watermark (new streams start told so). */
   readonly outputBlocked: boolean;
   post(cb: () => void): void;
@@ -236,7 +239,10 @@ export abstract class Http2StreamBase implements Stream {
     }
     if (this.readDisableCount > 0 || this.hasPending()) {
       // Held, not consumed: a private copy so that the socket chunk it views can be freed.
-      if (data.length > 0) (this.pendingBody ??= new BufferChain()).add(Buffer.from(data));
+      if (data.length > 0) {
+        (this.pendingBody ??= new BufferChain()).add(Buffer.from(data));
+        this.owner.stats.pending_recv_bytes.inc(data.length);
+      }
       if (endStream) this.pendingEnd = true;
       return;
     }
@@ -267,6 +273,7 @@ export abstract class Http2StreamBase implements Stream {
     this.pendingBody = undefined;
     this.pendingEnd = false;
     this.pendingTrailers = undefined;
+    if (n > 0) this.owner.stats.pending_recv_bytes.dec(n);
     if (n > 0 || end) {
       this.decodeData(body ?? new BufferChain(), end);
       this.owner.session.consume(this.id, n);
@@ -280,10 +287,23 @@ export abstract class Http2StreamBase implements Stream {
     this.pendingBody = undefined;
     this.pendingEnd = false;
     this.pendingTrailers = undefined;
-    if (n > 0) this.owner.session.consume(this.id, n);
+    if (n > 0) {
+      this.owner.stats.pending_recv_bytes.dec(n);
+      this.owner.session.consume(this.id, n);
+    }
   }
 
   // ---- closing ----
+
+  /** The connection closed: nothing more is sent, and held body octets are let go. */
+  onTransportClosed(): void {
+    this.closed = true;
+    const n = this.pendingBody?.length ?? 0;
+    if (n > 0) this.owner.stats.pending_recv_bytes.dec(n);
+    this.pendingBody = undefined;
+    this.pendingEnd = false;
+    this.pendingTrailers = undefined;
+  }
 
   /** The session closed the stream normally (both sides ended). */
   onClosed(): void {

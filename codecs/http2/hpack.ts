@@ -2,8 +2,8 @@
  * HPACK (RFC 7541) for one HTTP/2 connection: one {@link HpackEncoder} for what we send and one
  * {@link HpackDecoder} for what we receive. The only file that imports hpack.js.
  *
- * hpack.js supplies the bit-level coding (prefix integers, string literals, Huffman) and the
- * static + dynamic table with eviction. Its Compressor / Decompressor streams are not used: they
+ * Decoding: hpack.js supplies the bit-level reading (prefix integers, string literals, Huffman)
+ * and the static + dynamic table with eviction. Its Compressor / Decompressor streams are not used: they
  * report errors asynchronously or through 'error' events, go through readable-stream per header,
  * and miss several RFC 7541 checks. Instead this file walks the field representations of RFC 7541
  * §6 itself (the same few lines as Decompressor#_execute / Compressor#_encodeHeader) so that
@@ -16,6 +16,9 @@
  * our SETTINGS_HEADER_TABLE_SIZE went down (§4.2), and explicit index checks with clear messages.
  * An integer cut off by the block's end makes hpack.js read past its buffer and throw a
  * TypeError; like its assertions, that is caught and mapped to COMPRESSION_ERROR.
+ *
+ * Encoding uses only hpack.js's static table and Huffman code table; the writer and the encoder's
+ * dynamic table are ours (see "Encoder" below).
  */
 import hpack from 'hpack.js';
 import { ErrorCode, connectionError } from './frame.js';
@@ -245,9 +248,13 @@ export class HpackDecoder {
     return { kind: 'headers', headers, neverIndexed, size };
   }
 }
-
 // ---------------------------------------------------------------------------------------------
 // Encoder
+//
+// Our own byte writer rather than hpack.js's (its wbuf goes through the deprecated Buffer()
+// constructor on every octet run and renders chunk lists): fields are written straight into one
+// scratch buffer per connection, the dynamic table is indexed by Maps so that a repeated field is
+// one lookup, and Huffman coding (RFC 7541 Appendix B) is used only where it is shorter.
 
 export interface HpackEncoderOptions {
   /** The largest dynamic table we use, whatever the peer allows. Default 4096. */
@@ -273,23 +280,52 @@ const NOT_INDEXED = new Set([
   'set-cookie',
 ]);
 
+/** Huffman code length (bits) and code per octet, and powers of two for bit packing. */
+const HUFFMAN_LENGTH = new Uint8Array(256);
+const HUFFMAN_CODE = new Float64Array(256);
+for (let i = 0; i < 256; i++) {
+  HUFFMAN_LENGTH[i] = HUFFMAN_CODES[i]![0];
+  HUFFMAN_CODE[i] = HUFFMAN_CODES[i]![1];
+}
+const POW2 = new Float64Array(40);
+for (let i = 0; i < POW2.length; i++) POW2[i] = 2 ** i;
+
+const STATIC_COUNT = STATIC_TABLE.length;
+
+/** One entry of our encoder's dynamic table; `seq` numbers insertions (the newest is highest). */
+interface EncoderEntry {
+  readonly name: string;
+  readonly value: string;
+  readonly size: number;
+  readonly seq: number;
+}
+
 /** Encodes header lists into blocks for one connection (we are the peer's decoder's encoder). */
 export class HpackEncoder {
-  private readonly table: hpack.Table;
   private readonly cap: number;
   private readonly indexing: boolean;
   private readonly huffman: 'auto' | 'always' | 'never';
+  /** Dynamic table, oldest first from `head` (evictions advance `head`, no shifting). */
+  private entries: EncoderEntry[] = [];
+  private head = 0;
+  private inserted = 0;
+  private tableSize = 0;
+  private tableMaxSize: number;
+  /** name -> value -> seq, and name -> newest seq, of the entries in the table. */
+  private readonly byField = new Map<string, Map<string, number>>();
+  private readonly byName = new Map<string, number>();
   /** Size updates owed at the start of the next block (RFC 7541 §4.2): smallest, then final. */
   private pendingMin: number | undefined;
   private pendingFinal = 0;
+  private buf = Buffer.allocUnsafe(1024);
+  private pos = 0;
 
   constructor(options: HpackEncoderOptions = {}) {
     this.cap = options.maxTableSize ?? DEFAULT_HEADER_TABLE_SIZE;
     this.indexing = options.useDynamicTable ?? true;
     this.huffman = options.huffman ?? 'auto';
-    this.table = hpack.table.create({ maxSize: this.cap });
     // The peer's decoder starts at the default SETTINGS_HEADER_TABLE_SIZE.
-    this.table.updateSize(Math.min(this.cap, DEFAULT_HEADER_TABLE_SIZE));
+    this.tableMaxSize = Math.min(this.cap, DEFAULT_HEADER_TABLE_SIZE);
     if (this.cap < DEFAULT_HEADER_TABLE_SIZE) {
       this.pendingMin = this.cap;
       this.pendingFinal = this.cap;
@@ -298,12 +334,12 @@ export class HpackEncoder {
 
   /** Current dynamic table size in octets. */
   get dynamicTableSize(): number {
-    return this.table.size;
+    return this.tableSize;
   }
 
   /** Current maximum dynamic table size. */
   get dynamicTableMaxSize(): number {
-    return this.table.maxSize;
+    return this.tableMaxSize;
   }
 
   /**
@@ -313,7 +349,7 @@ export class HpackEncoder {
   setPeerMaxTableSize(size: number): void {
     const effective = Math.min(size, this.cap);
     if (this.pendingMin === undefined) {
-      if (effective === this.table.maxSize) return;
+      if (effective === this.tableMaxSize) return;
       this.pendingMin = effective;
     } else {
       this.pendingMin = Math.min(this.pendingMin, effective);
@@ -326,79 +362,169 @@ export class HpackEncoder {
    * forwarding) are sent as never indexed, as are credentials.
    */
   encode(headers: HeaderList, neverIndex?: ReadonlySet<string>): Buffer {
-    const out = hpack.encoder.create();
+    this.pos = 0;
     if (this.pendingMin !== undefined) {
-      if (this.pendingMin < this.pendingFinal) this.sizeUpdate(out, this.pendingMin);
-      this.sizeUpdate(out, this.pendingFinal);
+      if (this.pendingMin < this.pendingFinal) this.sizeUpdate(this.pendingMin);
+      this.sizeUpdate(this.pendingFinal);
       this.pendingMin = undefined;
     }
-    for (const [name, value] of headers) {
+    for (let i = 0; i < headers.length; i++) {
+      const [name, value] = headers[i]!;
       const never = isSensitive(name, value) || (neverIndex !== undefined && neverIndex.has(name));
-      this.encodeField(out, name, value, never);
+      this.encodeField(name, value, never);
     }
-    const chunks = out.render();
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
   }
 
-  private sizeUpdate(out: hpack.Encoder, size: number): void {
-    out.encodeBits(0b001, 3);
-    out.encodeInt(size);
-    this.table.updateSize(size);
+  private sizeUpdate(size: number): void {
+    this.ensure(6);
+    this.writeInt(0x20, 5, size);
+    this.tableMaxSize = size;
+    this.evictTo(size);
   }
 
-  private encodeField(out: hpack.Encoder, name: string, value: string, never: boolean): void {
+  private encodeField(name: string, value: string, never: boolean): void {
+    this.ensure(12);
     if (!never) {
       const index = this.fieldIndex(name, value);
       if (index !== 0) {
-        out.encodeBit(1);
-        out.encodeInt(index);
+        // §6.1 Indexed Header Field.
+        this.writeInt(0x80, 7, index);
         return;
       }
     }
     const nameIndex = this.nameIndex(name);
     const entrySize = name.length + value.length + HEADER_FIELD_OVERHEAD;
-    const add =
-      !never && this.indexing && !NOT_INDEXED.has(name) && entrySize <= (this.table.maxSize * 3) / 4;
-    if (never) out.encodeBits(0b0001, 4);
-    else if (add) out.encodeBits(0b01, 2);
-    else out.encodeBits(0b0000, 4);
-    out.encodeInt(nameIndex);
-    if (nameIndex === 0) this.encodeString(out, name);
-    this.encodeString(out, value);
-    if (add) this.table.add(name, value, name.length, value.length);
+    const add = !never && this.indexing && !NOT_INDEXED.has(name) && entrySize <= (this.tableMaxSize * 3) / 4;
+    // §6.2.1 incremental indexing (01), §6.2.3 never indexed (0001), §6.2.2 without indexing (0000).
+    if (add) this.writeInt(0x40, 6, nameIndex);
+    else this.writeInt(never ? 0x10 : 0x00, 4, nameIndex);
+    if (nameIndex === 0) this.writeString(name);
+    this.writeString(value);
+    if (add) this.addEntry(name, value, entrySize);
   }
 
-  private encodeString(out: hpack.Encoder, s: string): void {
-    const octets = Buffer.from(s, 'latin1');
-    let huffman = this.huffman === 'always';
-    if (this.huffman === 'auto') {
-      let bits = 0;
-      for (let i = 0; i < octets.length; i++) bits += HUFFMAN_CODES[octets[i]!]![0];
-      huffman = Math.ceil(bits / 8) < octets.length;
+  /** §5.1: `value` with an N-bit prefix, the high bits of the first octet being `pattern`. */
+  private writeInt(pattern: number, prefixBits: number, value: number): void {
+    const buf = this.buf;
+    const max = (1 << prefixBits) - 1;
+    if (value < max) {
+      buf[this.pos++] = pattern | value;
+      return;
     }
-    out.encodeStr(octets, huffman);
+    buf[this.pos++] = pattern | max;
+    let rest = value - max;
+    while (rest >= 128) {
+      buf[this.pos++] = (rest % 128) | 0x80;
+      rest = Math.floor(rest / 128);
+    }
+    buf[this.pos++] = rest;
+  }
+
+  /** §5.2: a string literal, Huffman-coded when that is shorter (or as configured). */
+  private writeString(s: string): void {
+    const n = s.length;
+    let huffman = false;
+    let bits = 0;
+    if (this.huffman !== 'never') {
+      for (let i = 0; i < n; i++) bits += HUFFMAN_LENGTH[s.charCodeAt(i) & 0xff]!;
+      huffman = this.huffman === 'always' || (bits + 7) >>> 3 < n;
+    }
+    if (!huffman) {
+      this.ensure(n + 6);
+      this.writeInt(0x00, 7, n);
+      this.pos += this.buf.write(s, this.pos, n, 'latin1');
+      return;
+    }
+    const octets = (bits + 7) >>> 3;
+    this.ensure(octets + 6);
+    this.writeInt(0x80, 7, octets);
+    const buf = this.buf;
+    let pos = this.pos;
+    // Pending bits in `acc` (fewer than 8 between codes; codes are at most 30 bits, so the
+    // float stays exact).
+    let acc = 0;
+    let pending = 0;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i) & 0xff;
+      const len = HUFFMAN_LENGTH[c]!;
+      acc = acc * POW2[len]! + HUFFMAN_CODE[c]!;
+      pending += len;
+      while (pending >= 8) {
+        pending -= 8;
+        const octet = Math.floor(acc / POW2[pending]!);
+        buf[pos++] = octet;
+        acc -= octet * POW2[pending]!;
+      }
+    }
+    // §5.2: padded with the most significant bits of EOS (all ones).
+    if (pending > 0) buf[pos++] = acc * POW2[8 - pending]! + (POW2[8 - pending]! - 1);
+    this.pos = pos;
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  // ---- dynamic table (RFC 7541 §2.3.2, §4) ----
+
+  private addEntry(name: string, value: string, size: number): void {
+    // §4.4: evict until the new entry fits (it always does: `add` checked its size).
+    this.evictTo(this.tableMaxSize - size);
+    const seq = this.inserted++;
+    this.entries.push({ name, value, size, seq });
+    this.tableSize += size;
+    let values = this.byField.get(name);
+    if (values === undefined) this.byField.set(name, (values = new Map()));
+    values.set(value, seq);
+    this.byName.set(name, seq);
+  }
+
+  /** Evicts the oldest entries until the table holds at most `size` octets. */
+  private evictTo(size: number): void {
+    const entries = this.entries;
+    while (this.tableSize > size && this.head < entries.length) {
+      const e = entries[this.head++]!;
+      this.tableSize -= e.size;
+      const values = this.byField.get(e.name);
+      if (values !== undefined && values.get(e.value) === e.seq) {
+        values.delete(e.value);
+        if (values.size === 0) this.byField.delete(e.name);
+      }
+      if (this.byName.get(e.name) === e.seq) this.byName.delete(e.name);
+    }
+    if (this.head === entries.length) {
+      this.entries = [];
+      this.head = 0;
+    } else if (this.head > 64 && this.head * 2 > entries.length) {
+      this.entries = entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** The index of dynamic entry `seq` (the newest is STATIC_COUNT + 1). */
+  private dynamicIndex(seq: number): number {
+    return STATIC_COUNT + this.inserted - seq;
   }
 
   /** Index of an entry equal to (name, value), or 0. */
   private fieldIndex(name: string, value: string): number {
     const staticIndex = STATIC_FIELDS.get(name)?.get(value);
     if (staticIndex !== undefined) return staticIndex;
-    const dynamic = this.table.dynamic;
-    for (let i = dynamic.length - 1; i >= 0; i--) {
-      const e = dynamic[i]!;
-      if (e.name === name && e.value === value) return this.table.length - i;
-    }
-    return 0;
+    const seq = this.byField.get(name)?.get(value);
+    return seq === undefined ? 0 : this.dynamicIndex(seq);
   }
 
   /** Index of an entry named `name`, or 0. */
   private nameIndex(name: string): number {
     const staticIndex = STATIC_NAMES.get(name);
     if (staticIndex !== undefined) return staticIndex;
-    const dynamic = this.table.dynamic;
-    for (let i = dynamic.length - 1; i >= 0; i--) {
-      if (dynamic[i]!.name === name) return this.table.length - i;
-    }
-    return 0;
+    const seq = this.byName.get(name);
+    return seq === undefined ? 0 : this.dynamicIndex(seq);
   }
 }

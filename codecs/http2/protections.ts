@@ -222,7 +222,11 @@ export class FloodProtection {
 // ---------------------------------------------------------------------------------------------
 // Stats
 
-/** The codec's stats: Envoy's `http2.*` names, plus `rapid_reset_flood` and `settings_timeout`. */
+/**
+ * The codec's stats: Envoy's `http2.*` names, plus `rapid_reset_flood`, `settings_timeout` and the
+ * gauge `pending_recv_bytes` (body octets received and held unconsumed while their stream is
+ * read-disabled: with `pending_send_bytes`, what the codec buffers).
+ */
 export interface Http2CodecStats {
   readonly goaway_sent: Counter;
   readonly goaway_graceful_sent: Counter;
@@ -243,6 +247,9 @@ export interface Http2CodecStats {
   readonly trailers: Counter;
   readonly tx_reset: Counter;
   readonly streams_active: Gauge;
+  /** Body octets queued to send, waiting for flow-control window or the transport. */
+  readonly pending_send_bytes: Gauge;
+  readonly pending_recv_bytes: Gauge;
 }
 
 const COUNTERS = [
@@ -252,7 +259,7 @@ const COUNTERS = [
   'rx_messaging_error', 'rx_reset', 'settings_timeout', 'stream_refused_errors',
   'too_many_header_frames', 'trailers', 'tx_reset',
 ] as const;
-const GAUGES = ['streams_active'] as const;
+const GAUGES = ['streams_active', 'pending_send_bytes', 'pending_recv_bytes'] as const;
 
 /** The stats under `<scope>.http2.` (downstream: the root scope; upstream: the cluster's). */
 export function createHttp2Stats(scope: Scope): Http2CodecStats {

@@ -18,7 +18,6 @@ import type { Connection } from '../../src/api/network.js';
 import type { Scope } from '../../src/api/stats.js';
 import type { Http2CodecOptions } from '../codec-options.js';
 import { Http2ConnectionBase } from './codec-connection.js';
-import type { Http2ConnectionExtras } from './codec-connection.js';
 import { Http2StreamBase, appendRegularFields, neverIndexedOf } from './codec-stream.js';
 import type { StreamOwner } from './codec-stream.js';
 import { ErrorCode } from './frame.js';
@@ -73,9 +72,8 @@ export class Http2ServerConnection extends Http2ConnectionBase implements Server
     private readonly callbacks: ServerConnectionCallbacks,
     options: Http2CodecOptions,
     scope: Scope,
-    extras: Http2ConnectionExtras = {},
   ) {
-    super(connection, callbacks, options, scope, 'server', extras);
+    super(connection, callbacks, options, scope, 'server');
   }
 
   protected onBeginHeaders(id: number, category: HeadersCategory): void {
@@ -112,7 +110,6 @@ export function createHttp2ServerConnection(
   callbacks: ServerConnectionCallbacks,
   options: Http2CodecOptions,
   scope: Scope,
-  extras: Http2ConnectionExtras = {},
 ): ServerConnection {
-  return new Http2ServerConnection(connection, callbacks, options, scope, extras);
+  return new Http2ServerConnection(connection, callbacks, options, scope);
 }

@@ -294,12 +294,33 @@ export abstract class SessionCore {
     }
     s.queued = false;
     if (s.outData !== undefined && s.outData.length > 0) {
+      this.stats.pending_send_bytes.dec(s.outData.length);
       s.outData.drain(s.outData.length);
       this.callbacks.onFrameNotSend?.(FrameType.DATA, s.id, 'stream closed');
     }
     s.outTrailers = undefined;
     this.store.remove(s.id, CLOSE_CAUSE[reason]);
     this.callbacks.onStreamClose?.(s.id, code, reason);
+  }
+
+  /**
+   * The session is over (failure, or the transport closed): the streams stop counting as active
+   * and their queued bodies are dropped, so the gauges hold only live connections.
+   */
+  release(): void {
+    this.sendQueue.length = 0;
+    for (const s of this.store.values()) {
+      s.queued = false;
+      if (s.active) {
+        s.active = false;
+        this.store.deactivate(s.id);
+        this.stats.streams_active.dec();
+      }
+      if (s.outData !== undefined && s.outData.length > 0) {
+        this.stats.pending_send_bytes.dec(s.outData.length);
+        s.outData.drain(s.outData.length);
+      }
+    }
   }
 
   // ---- failure ----
@@ -324,7 +345,9 @@ export abstract class SessionCore {
 
   private fail(failure: SessionFailure): void {
     this.failure = failure;
-    this.sendQueue.length = 0;
+    // Nothing more is sent or received (the application learns of the end through the
+    // connection closing).
+    this.release();
     if (failure.goAwayCode !== undefined) {
       this.stats.goaway_sent.inc();
       const last = this.server ? this.store.highestPeer : 0;

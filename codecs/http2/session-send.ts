@@ -71,7 +71,10 @@ export abstract class SessionSender extends SessionCore {
       data.drain(data.length);
       return false;
     }
-    if (data.length > 0) (s.outData ??= new BufferChain()).move(data);
+    if (data.length > 0) {
+      this.stats.pending_send_bytes.inc(data.length);
+      (s.outData ??= new BufferChain()).move(data);
+    }
     if (endStream) s.outEnd = true;
     this.enqueue(s);
     this.scheduleData();
@@ -273,6 +276,7 @@ export abstract class SessionSender extends SessionCore {
       for (const slice of slices) this.out.push(slice);
     }
     this.outLength += 9 + n;
+    if (n > 0) this.stats.pending_send_bytes.dec(n);
     this.countFrame(false, true);
     this.callbacks.onFrameSend?.(FrameType.DATA, s.id, endStream ? Flag.END_STREAM : 0, n, 0);
   }

@@ -47,7 +47,7 @@ const RESPONSE_FLAG_ORDER: readonly ResponseFlag[] = [
   'URX',
   'SI',
   'DPE',
-  'DURX',
+  'DT',
   'UPE',
   'NC',
 ];

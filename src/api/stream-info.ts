@@ -17,7 +17,7 @@ export type ResponseFlag =
   | 'SI' // stream idle timeout
   | 'DPE' // downstream protocol error
   | 'UPE' // upstream protocol error
-  | 'DURX'; // downstream max connection duration
+  | 'DT'; // duration timeout (max_connection_duration, max_downstream_connection_duration)
 
 /** What is known about one request, filled in as it goes; the access log reads it. */
 export interface StreamInfo {

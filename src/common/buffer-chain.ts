@@ -3,6 +3,15 @@ import type { BufferInstance } from '../api/buffer.js';
 const EMPTY = Buffer.alloc(0);
 
 /**
+ * Empties a slice array. `array.length = 0` is a runtime call (~60 ns, even on an empty array);
+ * the few slices a chain usually holds are popped for a fraction of that.
+ */
+function truncate(chunks: Buffer[]): void {
+  if (chunks.length > 8) chunks.length = 0;
+  else while (chunks.length > 0) chunks.pop();
+}
+
+/**
  * Envoy's Buffer::OwnedImpl over Node Buffers: an ordered list of slices held by reference.
  * `move` hands slices from one chain to another without copying bytes; `drain` drops whole slices
  * or re-views the first one with `subarray`. The only copies are `toBuffer()` of several slices
@@ -226,7 +235,7 @@ export class BufferChain implements BufferInstance {
       if (this.head > 0) this.compact();
       const mine = this.chunks;
       this.chunks = dest.chunks;
-      this.chunks.length = 0;
+      truncate(this.chunks);
       dest.chunks = mine;
       dest.len = n;
       this.len = 0;
@@ -252,7 +261,7 @@ export class BufferChain implements BufferInstance {
     dest.len += n;
     this.len -= n;
     if (this.len === 0) {
-      chunks.length = 0;
+      truncate(chunks);
       this.head = 0;
     } else {
       this.head = h;
@@ -273,7 +282,7 @@ export class BufferChain implements BufferInstance {
   }
 
   private clearSlices(): void {
-    this.chunks.length = 0;
+    truncate(this.chunks);
     this.head = 0;
     this.len = 0;
   }

@@ -5,6 +5,7 @@
  * `envoy.extensions.upstreams.http.v3.HttpProtocolOptions` typed extension, never both).
  */
 import { z } from 'zod';
+import { upstreamTransportSocketSchema, type UpstreamTlsContextConfig } from '../network/tls/tls-config.js';
 import { joinPath } from './config-error.js';
 import {
   commonHttpProtocolOptionsSchema,
@@ -89,6 +90,8 @@ export interface ClusterConfig {
   readonly useDownstreamProtocol: boolean;
   readonly http1Options: Http1ProtocolOptionsConfig;
   readonly http2Options: Http2ProtocolOptionsConfig;
+  /** `transport_socket` with an UpstreamTlsContext; absent for raw_buffer. */
+  readonly transportSocket?: UpstreamTlsContextConfig;
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
@@ -260,11 +263,11 @@ export const clusterSchema = strictObject({
   http2_protocol_options: http2ProtocolOptionsSchema.optional(),
   protocol_selection: enumOf(['USE_CONFIGURED_PROTOCOL', 'USE_DOWNSTREAM_PROTOCOL']).optional(),
   typed_extension_protocol_options: typedExtensionProtocolOptionsSchema.optional(),
+  transport_socket: upstreamTransportSocketSchema.optional(),
   ...ignored(['metadata']),
   ...notSupported([
     'cluster_type',
     'eds_cluster_config',
-    'transport_socket',
     'transport_socket_matches',
     'health_checks',
     'outlier_detection',
@@ -337,6 +340,7 @@ export const clusterSchema = strictObject({
     useDownstreamProtocol: typed?.useDownstreamProtocol ?? c.protocol_selection === 'USE_DOWNSTREAM_PROTOCOL',
     http1Options: typed?.http1Options ?? c.http_protocol_options ?? {},
     http2Options: typed?.http2Options ?? c.http2_protocol_options ?? {},
+    ...(c.transport_socket !== undefined ? { transportSocket: c.transport_socket } : {}),
   };
 });
 

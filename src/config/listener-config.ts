@@ -3,6 +3,7 @@
  * (name, `@type`, fields, path); load.ts hands each to its registered factory.
  */
 import { z } from 'zod';
+import { downstreamTransportSocketSchema, type DownstreamTlsContextConfig } from '../network/tls/tls-config.js';
 import { DEFAULT_BUFFER_LIMIT_BYTES } from './cluster-config.js';
 import {
   address,
@@ -41,6 +42,10 @@ export interface FilterChainConfig<F> {
   readonly name: string;
   readonly match: FilterChainMatchConfig;
   readonly filters: readonly F[];
+  /** `transport_socket` with a DownstreamTlsContext; absent for raw_buffer. */
+  readonly transportSocket?: DownstreamTlsContextConfig;
+  /** `transport_socket_connect_timeout` in ms; absent: no limit on the TLS handshake. */
+  readonly transportSocketConnectTimeoutMs?: number;
 }
 
 export interface ListenerConfig<NF, LF> {
@@ -112,9 +117,17 @@ const filterChainSchema = strictObject({
   filter_chain_match: filterChainMatchSchema.optional(),
   filters: list(filterSchema, { min: 1 }),
   ...ignored(['metadata']),
-  ...notSupported(['transport_socket', 'transport_socket_connect_timeout', 'use_proxy_proto', 'on_demand_configuration']),
+  transport_socket: downstreamTransportSocketSchema.optional(),
+  transport_socket_connect_timeout: duration().optional(),
+  ...notSupported(['use_proxy_proto', 'on_demand_configuration']),
 }).transform(
-  (c): FilterChainConfig<RawFilterConfig> => ({ name: c.name ?? '', match: c.filter_chain_match ?? EMPTY_MATCH, filters: c.filters }),
+  (c): FilterChainConfig<RawFilterConfig> => ({
+    name: c.name ?? '',
+    match: c.filter_chain_match ?? EMPTY_MATCH,
+    filters: c.filters,
+    ...(c.transport_socket !== undefined ? { transportSocket: c.transport_socket } : {}),
+    ...(c.transport_socket_connect_timeout ? { transportSocketConnectTimeoutMs: c.transport_socket_connect_timeout } : {}),
+  }),
 );
 
 /** The filter-chain match as a comparable key (Envoy rejects two chains with the same match). */

@@ -94,7 +94,7 @@ function resolveChain(
       filters.push({ name: raw.name, factory, config, path });
     });
   });
-  return { name: chain.name, match: chain.match, filters };
+  return { ...chain, filters };
 }
 
 /**

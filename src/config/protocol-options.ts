@@ -4,12 +4,24 @@
  * connection manager. Outputs use the option names of the codecs (camelCase), holding only what
  * the config set, so the codec's defaults apply to the rest.
  */
-import { bool, duration, enumOf, notSupported, strictObject, string, uint32 } from './schema-helpers.js';
+import { z } from 'zod';
+import { bool, duration, enumOf, notSupported, number, strictObject, string, uint32 } from './schema-helpers.js';
 
 /** The HTTP/1 options the config set (keys as in the codec's Http1CodecOptions). */
 export interface Http1ProtocolOptionsConfig {
   readonly acceptHttp10?: boolean;
   readonly defaultHostForHttp10?: string;
+}
+
+/** `connection_keepalive` (envoy.config.core.v3.KeepaliveSettings) in ms, defaults applied. */
+export interface KeepaliveConfig {
+  /** 0: no interval PINGs (the field was not set). */
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** `interval_jitter.value` (default 15). */
+  readonly intervalJitterPercent: number;
+  /** 0: not set. */
+  readonly connectionIdleIntervalMs: number;
 }
 
 /** The HTTP/2 options the config set (keys as in the codec's Http2CodecOptions). */
@@ -24,6 +36,7 @@ export interface Http2ProtocolOptionsConfig {
   readonly maxConsecutiveInboundFramesWithEmptyPayload?: number;
   readonly maxInboundPriorityFramesPerStream?: number;
   readonly maxInboundWindowUpdateFramesPerDataFrameSent?: number;
+  readonly connectionKeepalive?: KeepaliveConfig;
 }
 
 /** HttpProtocolOptions (Envoy's `common_http_protocol_options`) as far as sluice implements it. */
@@ -44,6 +57,26 @@ function defined<T extends object>(o: T): T {
 }
 
 const WINDOW = () => uint32(65535, 2147483647);
+
+/** Envoy's `gte: {nanos: 1000000}` on a KeepaliveSettings duration. */
+const atLeast1ms = () =>
+  duration().pipe(z.number().refine((ms) => ms >= 1, { message: 'duration must be at least 1ms' }));
+
+/** envoy.config.core.v3.KeepaliveSettings. */
+export const keepaliveSettingsSchema = strictObject({
+  interval: atLeast1ms().optional(),
+  timeout: atLeast1ms(),
+  // type.v3.Percent: a double in [0, 100].
+  interval_jitter: strictObject({ value: number(0, 100) }).optional(),
+  connection_idle_interval: atLeast1ms().optional(),
+}).transform(
+  (o): KeepaliveConfig => ({
+    intervalMs: o.interval ?? 0,
+    timeoutMs: o.timeout,
+    intervalJitterPercent: o.interval_jitter?.value ?? 15,
+    connectionIdleIntervalMs: o.connection_idle_interval ?? 0,
+  }),
+);
 
 export const http1ProtocolOptionsSchema = strictObject({
   accept_http_10: bool().optional(),
@@ -75,12 +108,12 @@ export const http2ProtocolOptionsSchema = strictObject({
   max_consecutive_inbound_frames_with_empty_payload: uint32().optional(),
   max_inbound_priority_frames_per_stream: uint32().optional(),
   max_inbound_window_update_frames_per_data_frame_sent: uint32(1).optional(),
+  connection_keepalive: keepaliveSettingsSchema.optional(),
   ...notSupported([
     'allow_metadata',
     'stream_error_on_invalid_http_messaging',
     'override_stream_error_on_invalid_http_message',
     'custom_settings_parameters',
-    'connection_keepalive',
     'use_oghttp2_codec',
     'max_metadata_size',
   ]),
@@ -97,6 +130,7 @@ export const http2ProtocolOptionsSchema = strictObject({
       maxConsecutiveInboundFramesWithEmptyPayload: o.max_consecutive_inbound_frames_with_empty_payload,
       maxInboundPriorityFramesPerStream: o.max_inbound_priority_frames_per_stream,
       maxInboundWindowUpdateFramesPerDataFrameSent: o.max_inbound_window_update_frames_per_data_frame_sent,
+      connectionKeepalive: o.connection_keepalive,
     }),
 );
 

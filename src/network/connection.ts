@@ -31,6 +31,9 @@ export * from './connection-options.js';
 
 type DelayedCloseState = 'None' | 'CloseAfterFlush' | 'CloseAfterFlushAndWait';
 
+/** Corked writes of one turn are sent as soon as they reach this size (Node's default highWaterMark). */
+const CORK_FLUSH_BYTES = 16 * 1024;
+
 /**
  * Envoy's Network::ConnectionImpl over a Node socket.
  *
@@ -39,10 +42,13 @@ type DelayedCloseState = 'None' | 'CloseAfterFlush' | 'CloseAfterFlushAndWait';
  * are enabled again. The filter chain runs on every chunk while the consumer wants data. A remote
  * FIN is an end of stream with half-close enabled, else a RemoteClose.
  *
- * Write: write() runs the write filters and hands the slices to the socket (corked, so several
- * slices go out in one writev). The write buffer is what we hold (while connecting) plus the
- * socket's writableLength; it crossing the limit raises onAboveWriteBufferHighWatermark, and it
- * falling to half of it after that raises onBelowWriteBufferLowWatermark.
+ * Write: write() runs the write filters and hands the slices to the socket, which stays corked
+ * until the current callback returns (one process.nextTick) or holds 16 KiB: the small writes of
+ * one turn, e.g. a response head and its body, go out in one writev, as Envoy's write buffer is
+ * flushed once per event loop iteration. A close flushes the cork first. The write buffer is what
+ * we hold (while connecting) plus the socket's writableLength; it crossing the limit raises
+ * onAboveWriteBufferHighWatermark, and it falling to half of it after that raises
+ * onBelowWriteBufferLowWatermark.
  *
  * Close: NoFlush destroys now, Abort resets (RST); FlushWrite ends the socket after what is queued
  * and closes once it is flushed; FlushWriteAndDelay also waits, after the flush, up to the delayed
@@ -74,6 +80,8 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
   private limit: number;
   private writeAboveHigh = false;
   private dispatchScheduled = false;
+  /** The socket is corked until the uncork posted with process.nextTick runs. */
+  private corked = false;
   protected noDelayEnabled: boolean;
   private readonly byteStats = { rxBytes: 0, txBytes: 0 };
   private remoteAddr: Address = UNKNOWN_ADDRESS;
@@ -150,6 +158,8 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
       return;
     }
     const wait = type === 'FlushWriteAndDelay' && this.delayedCloseTimeoutMs > 0;
+    // Flush the cork first: only what the kernel did not take is left to wait for.
+    this.uncorkSocket();
     if (this.delayedCloseState !== 'None') {
       // Already closing: only the kind of close changes (Envoy does the same).
       this.delayedCloseState = wait ? 'CloseAfterFlushAndWait' : 'CloseAfterFlush';
@@ -329,6 +339,8 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
     this.delayedCloseTimer = undefined;
     const s = this.socket;
     if (s !== undefined && !s.destroyed) {
+      // What this turn wrote reaches the kernel before the close, as if written at once.
+      if (!abort) this.uncorkSocket();
       if (abort && !(s instanceof TLSSocket)) s.resetAndDestroy();
       else s.destroy(); // Node can only RST a plain TCP handle.
     }
@@ -362,21 +374,33 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
     }
   }
 
-  /** Hands every slice to the socket by reference (one writev when several), then drains `data`. */
+  /**
+   * Hands every slice to the socket by reference, then drains `data`. The socket is corked until
+   * the current callback returns, so what one turn writes leaves in one write(v) syscall.
+   */
   private writeToSocket(data: BufferInstance): void {
     const s = this.socket!;
+    if (!this.corked) {
+      this.corked = true;
+      s.cork();
+      process.nextTick(this.uncorkSocket);
+    }
     const slices = data.slices();
     const last = slices.length - 1;
-    if (last === 0) {
-      s.write(slices[0]!, this.onWriteComplete);
-    } else {
-      s.cork();
-      for (let i = 0; i < last; i++) s.write(slices[i]!);
-      s.write(slices[last]!, this.onWriteComplete);
-      s.uncork();
-    }
+    for (let i = 0; i < last; i++) s.write(slices[i]!);
+    s.write(slices[last]!, this.onWriteComplete);
     data.drain(data.length);
+    // Bulk data goes to the kernel at once: the cork is for gathering small pieces.
+    if (s.writableLength >= CORK_FLUSH_BYTES) this.uncorkSocket();
   }
+
+  /** Sends what the socket holds corked (end() and destroy() would otherwise come first). */
+  private readonly uncorkSocket = (): void => {
+    if (!this.corked) return;
+    this.corked = false;
+    const s = this.socket;
+    if (s !== undefined && !s.destroyed) s.uncork();
+  };
 
   private consumerWantsToRead(): boolean {
     return (

@@ -117,6 +117,8 @@ export abstract class RouteBase implements Route {
   }
 
   finalizeResponseHeaders(headers: HeaderMap, streamInfo?: StreamInfo): void {
+    // Nothing to apply (the common case): no WeakSet traffic for every response.
+    if (this.responseParsers.length === 0) return;
     const done = this.vhost.table.finalized;
     if (done.has(headers)) return;
     done.add(headers);

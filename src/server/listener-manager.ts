@@ -15,6 +15,7 @@ import type { FilterRegistry } from '../config/filter-registry.js';
 import type { LoadedFilterChain, LoadedListenerConfig } from '../config/load.js';
 import { addressStatName, formatAddress } from '../network/address.js';
 import { TcpListener, type FilterChain } from '../network/listener.js';
+import { TlsServerTransportFactory } from '../network/tls/server-transport.js';
 import { FilterChainMatcher } from './filter-chain-matcher.js';
 import { NEVER_DRAIN } from './drain-manager.js';
 
@@ -42,8 +43,17 @@ export function listenerStatName(l: LoadedListenerConfig): string {
 
 function buildChain(chain: LoadedFilterChain, ctx: FactoryContext, track: (c: Connection) => void): FilterChain {
   const factories: NetworkFilterFactoryCb[] = chain.filters.map((f) => f.factory.createFilterFactory(f.config, ctx));
+  const tls =
+    chain.transportSocket === undefined
+      ? undefined
+      : new TlsServerTransportFactory(chain.transportSocket, {
+          scope: ctx.listenerScope,
+          dispatcher: ctx.dispatcher,
+          connectTimeoutMs: chain.transportSocketConnectTimeoutMs ?? 0,
+        });
   return {
     name: chain.name,
+    ...(tls !== undefined ? { createTransportSocket: (socket, info) => tls.create(socket, info) } : {}),
     createNetworkFilters(connection: Connection): void {
       track(connection);
       for (const install of factories) install(connection, connection);
@@ -89,7 +99,7 @@ export class ListenerManager {
               transportProtocol: info.detectedTransportProtocol,
               applicationProtocols: info.applicationProtocols,
             }),
-          listenerFilters: l.listenerFilters.map((f) => f.factory.createFilter(f.config)),
+          listenerFilters: l.listenerFilters.map((f) => f.factory.createFilter(f.config, ctx)),
           listenerFiltersTimeoutMs: l.listenerFiltersTimeoutMs,
           continueOnListenerFiltersTimeout: l.continueOnListenerFiltersTimeout,
           perConnectionBufferLimitBytes: l.perConnectionBufferLimitBytes,

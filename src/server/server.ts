@@ -21,6 +21,8 @@ import type { FilterRegistry } from '../config/filter-registry.js';
 import type { LoadedBootstrap } from '../config/load.js';
 import { formatAddress } from '../network/address.js';
 import { ClientConnectionImpl } from '../network/connection.js';
+import { TlsClientTransport } from '../network/tls/client-transport.js';
+import type { UpstreamTlsContextConfig } from '../network/tls/tls-config.js';
 import { StatsStore } from '../stats/store.js';
 import { ClusterManagerImpl } from '../upstream/cluster-manager.js';
 import type { CircuitBreakerThresholds, ClusterOptions } from '../upstream/cluster-options.js';
@@ -62,6 +64,16 @@ function thresholds(t: ClusterConfig['circuitBreakers']['default']): CircuitBrea
   };
 }
 
+/**
+ * The TLS transport of a cluster with an UpstreamTlsContext. Without configured alpn_protocols an
+ * HTTP/2 cluster offers `h2` (Envoy's ALPN fallback from the HTTP/2 pool); HTTP/1 clusters offer
+ * nothing, which every HTTP/1.1 server takes as HTTP/1.1.
+ */
+function upstreamTlsTransport(c: ClusterConfig, tls: UpstreamTlsContextConfig): ClusterOptions['createTransport'] {
+  const alpnFallback = c.upstreamProtocol === 'http2' && !c.useDownstreamProtocol ? ['h2'] : [];
+  return (scope) => new TlsClientTransport(tls, { scope, alpnFallback });
+}
+
 /** Maps a parsed cluster onto the cluster manager's plain options. */
 export function clusterOptions(c: ClusterConfig): ClusterOptions {
   return {
@@ -79,6 +91,7 @@ export function clusterOptions(c: ClusterConfig): ClusterOptions {
     healthyPanicThresholdPercent: c.healthyPanicThresholdPercent,
     leastRequest: { choiceCount: c.leastRequestChoiceCount, activeRequestBias: c.leastRequestActiveRequestBias },
     ...(c.altStatName !== '' ? { altStatName: c.altStatName } : {}),
+    ...(c.transportSocket !== undefined ? { createTransport: upstreamTlsTransport(c, c.transportSocket) } : {}),
   };
 }
 
@@ -103,7 +116,8 @@ export class Server {
       clusters: bootstrap.clusters.map(clusterOptions),
       scope: this.stats,
       dispatcher,
-      connectionFactory: (address, bufferLimit) => new ClientConnectionImpl(dispatcher, address, { bufferLimit, logger: upstreamLogger }),
+      connectionFactory: (address, bufferLimit, transport) =>
+        new ClientConnectionImpl(dispatcher, address, { bufferLimit, logger: upstreamLogger, ...(transport !== undefined ? { transport } : {}) }),
       ...(config.createHttpConnPoolFactory !== undefined ? { httpConnPoolFactory: config.createHttpConnPoolFactory(dispatcher) } : {}),
     });
     this.listenerManager = new ListenerManager(bootstrap.listeners, {

@@ -58,8 +58,12 @@ export class ThreadLocalClusterImpl implements ThreadLocalCluster {
     connectionFactory: ConnectionFactory,
     random: RandomSource | undefined,
   ) {
+    // One transport per cluster (TLS contexts, session cache, `cluster.<name>.ssl.*` stats).
+    const transport = clusterInfo.options.createTransport?.(clusterInfo.statsScope);
+    const factory: ConnectionFactory =
+      transport === undefined ? connectionFactory : (address, bufferLimit) => connectionFactory(address, bufferLimit, transport);
     const hosts = clusterInfo.options.hosts.map(
-      (h) => new HostImpl(clusterInfo, { address: h.address, port: h.port }, connectionFactory, h.weight ?? 1, h.hostname ?? ''),
+      (h) => new HostImpl(clusterInfo, { address: h.address, port: h.port }, factory, h.weight ?? 1, h.hostname ?? ''),
     );
     this.hostSet = new HostSet(hosts, clusterInfo.stats.membership_healthy, clusterInfo.stats.membership_total);
     this.lb = createLoadBalancer(clusterInfo, this.hostSet, random);

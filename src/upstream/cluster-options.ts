@@ -1,4 +1,6 @@
+import type { Scope } from '../api/stats.js';
 import type { UpstreamProtocol } from '../api/upstream.js';
+import type { ClientTransport } from '../network/connection-options.js';
 
 /** Envoy's `lb_policy` values sluice implements. */
 export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM';
@@ -71,6 +73,11 @@ export interface ClusterOptions {
   readonly leastRequest?: LeastRequestOptions;
   /** Envoy's `alt_stat_name`: the name used in stats instead of `name`. */
   readonly altStatName?: string;
+  /**
+   * The upstream transport (`transport_socket`, e.g. TLS), made once with the cluster's stats
+   * scope (`cluster.<name>.`); raw TCP when absent.
+   */
+  readonly createTransport?: (clusterScope: Scope) => ClientTransport;
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;

@@ -205,8 +205,12 @@ export abstract class ConnPoolBase<C extends ActiveClient, Ctx> implements Pendi
     }
     if (client.state === 'Busy' && client.currentUnusedCapacity() > 0) {
       this.transitionActiveClientState(client, 'Ready');
-      if (delayAttaching) this.scheduleOnUpstreamReady();
-      else this.onUpstreamReady();
+      // With nothing pending there is nothing to attach (a new stream takes a ready client
+      // directly), so no loop turn is spent on it.
+      if (!this.pendingStreams.isEmpty()) {
+        if (delayAttaching) this.scheduleOnUpstreamReady();
+        else this.onUpstreamReady();
+      }
     }
     if (client.state === 'Ready' && client.numActiveStreams() === 0) this.armIdleTimer(client);
   }

@@ -1,12 +1,14 @@
 import { isIPv6 } from 'node:net';
 import type { Address, ClientConnection } from '../api/network.js';
 import type { ClusterInfo, Host, HostHealth } from '../api/upstream.js';
+import type { ClientTransport } from '../network/connection-options.js';
 
 /**
  * Makes an unconnected client connection to `address` with `bufferLimit` as its read/write
- * buffer limit. The network layer supplies it (src/network/connection.ts); tests inject fakes.
+ * buffer limit, over the cluster's `transport` (raw TCP when undefined). The network layer
+ * supplies it (src/network/connection.ts); tests inject fakes.
  */
-export type ConnectionFactory = (address: Address, bufferLimit: number) => ClientConnection;
+export type ConnectionFactory = (address: Address, bufferLimit: number, transport?: ClientTransport) => ClientConnection;
 
 /** Envoy's Host::HealthFlag values that apply to static clusters, with their /clusters spelling. */
 export const HealthFlag = {

@@ -5,8 +5,11 @@
  * it received, and a client helper with a timeout on every request.
  */
 import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createHttpConnPoolFactory } from '../../codecs/index.js';
 import { routerFactory } from '../../filters/http/router/config.js';
 import { HCM_TYPE_URL, hcmFactory } from '../../filters/network/http-connection-manager/config.js';
@@ -14,7 +17,7 @@ import type { Logger } from '../../src/api/logger.js';
 import { FilterRegistry } from '../../src/config/filter-registry.js';
 import { loadBootstrap } from '../../src/config/load.js';
 import { Server } from '../../src/server/server.js';
-import { LOOPBACK, withTimeout } from './net-helpers.js';
+import { LOOPBACK, waitFor, withTimeout } from './net-helpers.js';
 
 const silentLogger: Logger = {
   trace: () => {},
@@ -33,6 +36,10 @@ export interface HttpProxyOptions {
   readonly routeConfig?: unknown;
   /** More HttpConnectionManager fields (access_log, timeouts, ...). */
   readonly hcm?: Readonly<Record<string, unknown>>;
+  /** Whole cluster configs added after `clusters` (several hosts, circuit breakers...): see clusterConfig(). */
+  readonly clusterConfigs?: readonly unknown[];
+  /** More listener fields (per_connection_buffer_limit_bytes, ...). */
+  readonly listener?: Readonly<Record<string, unknown>>;
 }
 
 function staticCluster(name: string, port: number): unknown {
@@ -43,6 +50,30 @@ function staticCluster(name: string, port: number): unknown {
       cluster_name: name,
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: LOOPBACK, port_value: port } } } }] }],
     },
+  };
+}
+
+/**
+ * A STATIC cluster of 127.0.0.1 hosts, one per port (none: a cluster without endpoints); `hostnames`
+ * gives each endpoint's `hostname`; `extra` adds cluster fields (circuit_breakers, lb_policy...).
+ */
+export function clusterConfig(
+  name: string,
+  ports: readonly number[],
+  extra: Readonly<Record<string, unknown>> = {},
+  hostnames: readonly string[] = [],
+): unknown {
+  const lbEndpoints = ports.map((port, i) => ({
+    endpoint: {
+      address: { socket_address: { address: LOOPBACK, port_value: port } },
+      ...(hostnames[i] !== undefined ? { hostname: hostnames[i] } : {}),
+    },
+  }));
+  return {
+    name,
+    connect_timeout: '1s',
+    load_assignment: { cluster_name: name, endpoints: lbEndpoints.length > 0 ? [{ lb_endpoints: lbEndpoints }] : [] },
+    ...extra,
   };
 }
 
@@ -63,6 +94,7 @@ export class HttpProxy {
           {
             name: 'http',
             address: { socket_address: { address: LOOPBACK, port_value: 0 } },
+            ...options.listener,
             filter_chains: [
               {
                 filters: [
@@ -81,7 +113,7 @@ export class HttpProxy {
             ],
           },
         ],
-        clusters: clusterNames.map((n) => staticCluster(n, options.clusters[n]!)),
+        clusters: [...clusterNames.map((n) => staticCluster(n, options.clusters[n]!)), ...(options.clusterConfigs ?? [])],
       },
     };
     const registry = new FilterRegistry().registerNetworkFilter(hcmFactory).registerHttpFilter(routerFactory);
@@ -183,4 +215,60 @@ export function request(
     req.end(options.body);
   });
   return withTimeout(p, timeoutMs, `${options.method ?? 'GET'} ${options.path}`);
+}
+
+/** A file access log in a fresh temp directory (the default format unless `format` is given). */
+export class AccessLogFile {
+  private constructor(
+    private readonly dir: string,
+    readonly path: string,
+  ) {}
+
+  static create(): AccessLogFile {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-'));
+    return new AccessLogFile(dir, join(dir, 'access.log'));
+  }
+
+  /** The HCM `access_log` entry for this file. */
+  config(format?: string): unknown[] {
+    const typed = format === undefined ? { path: this.path } : { path: this.path, log_format: { text_format: format } };
+    return [{ name: 'envoy.access_loggers.file', typed_config: typed }];
+  }
+
+  /** The lines written so far, each with its newline. */
+  current(): string[] {
+    if (!existsSync(this.path)) return [];
+    return readFileSync(this.path, 'utf8')
+      .split(/(?<=\n)/)
+      .filter((l) => l !== '');
+  }
+
+  /** Waits until the log holds at least `n` lines and returns them. */
+  async lines(n: number, timeoutMs = 3000): Promise<string[]> {
+    await waitFor(() => this.current().length >= n, timeoutMs, `${n} access log lines (have ${this.current().length})`);
+    return this.current();
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A node:http origin with a handler of the test's own; `close` ends its connections too. */
+export class HttpOrigin {
+  private constructor(
+    readonly server: http.Server,
+    readonly port: number,
+  ) {}
+
+  static async start(handler: http.RequestListener): Promise<HttpOrigin> {
+    const server = http.createServer(handler);
+    await withTimeout(new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve)), 2000, 'origin listen');
+    return new HttpOrigin(server, (server.address() as AddressInfo).port);
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return withTimeout(new Promise<void>((resolve) => this.server.close(() => resolve())), 2000, 'origin close');
+  }
 }

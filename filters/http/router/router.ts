@@ -26,6 +26,7 @@ import type {
   StreamDecoderFilterCallbacks,
 } from '../../../src/api/http-filter.js';
 import type { RouteEntry } from '../../../src/api/router.js';
+import type { Counter, Histogram, Scope } from '../../../src/api/stats.js';
 import type { ResponseFlag } from '../../../src/api/stream-info.js';
 import type { ClusterInfo, ClusterManager, Host, HttpConnPool, ThreadLocalCluster, UpstreamProtocol } from '../../../src/api/upstream.js';
 import { BufferChain } from '../../../src/common/buffer-chain.js';
@@ -99,6 +100,25 @@ export function resetReasonToResponseFlag(reason: UpstreamResetReason): Response
     case 'ProtocolError':
       return 'UPE';
   }
+}
+
+/** A cluster's per-response stats, looked up by name once per cluster rather than per request. */
+interface UpstreamResponseStats {
+  readonly rqTime: Histogram;
+  /** `upstream_rq_<N>xx` by N, and `upstream_rq_<code>` by code, filled as codes are seen. */
+  readonly byClass: Counter[];
+  readonly byCode: Map<number, Counter>;
+}
+
+const responseStatsByScope = new WeakMap<Scope, UpstreamResponseStats>();
+
+function responseStats(scope: Scope): UpstreamResponseStats {
+  let s = responseStatsByScope.get(scope);
+  if (s === undefined) {
+    s = { rqTime: scope.histogram('upstream_rq_time'), byClass: [], byCode: new Map() };
+    responseStatsByScope.set(scope, s);
+  }
+  return s;
 }
 
 /** Envoy's StringUtil::replaceAllEmptySpace, used in response code details. */
@@ -379,7 +399,7 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamRequestParent 
     this.upstreamRequest = undefined;
     if (this.requestCompleteTime !== undefined) {
       const ms = this.callbacks.dispatcher().approximateMonotonicTime() - this.requestCompleteTime;
-      this.cluster!.statsScope.histogram('upstream_rq_time').recordValue(Math.floor(ms));
+      responseStats(this.cluster!.statsScope).rqTime.recordValue(Math.floor(ms));
     }
     this.done = true;
     this.cleanup();
@@ -486,8 +506,15 @@ export class RouterFilter implements StreamDecoderFilter, UpstreamRequestParent 
     if (c === undefined) return;
     c.stats.upstream_rq_completed.inc();
     if (!this.config.dynamicStats) return;
-    c.statsScope.counter(`upstream_rq_${Math.floor(code / 100)}xx`).inc();
-    c.statsScope.counter(`upstream_rq_${code}`).inc();
+    const rs = responseStats(c.statsScope);
+    const n = Math.floor(code / 100);
+    (rs.byClass[n] ??= c.statsScope.counter(`upstream_rq_${n}xx`)).inc();
+    let byCode = rs.byCode.get(code);
+    if (byCode === undefined) {
+      byCode = c.statsScope.counter(`upstream_rq_${code}`);
+      rs.byCode.set(code, byCode);
+    }
+    byCode.inc();
   }
 
   // Timeouts

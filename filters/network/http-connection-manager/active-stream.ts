@@ -31,7 +31,15 @@ import type { Route } from '../../../src/api/router.js';
 import type { ResponseFlag } from '../../../src/api/stream-info.js';
 import { StreamInfoImpl } from '../../../src/access-log/stream-info-impl.js';
 import { HeaderMapImpl } from '../../../codecs/index.js';
-import { isUpgrade, mutateRequestHeaders, mutateResponseHeaders, shouldCloseConnection } from './conn-manager-utility.js';
+import {
+  isH2UpgradeRequest,
+  isUpgrade,
+  mutateRequestHeaders,
+  mutateResponseHeaders,
+  shouldCloseConnection,
+  transformUpgradeRequestFromH2toH1,
+  transformUpgradeResponseFromH1toH2,
+} from './conn-manager-utility.js';
 import { FilterManager, type FilterManagerCallbacks } from './filter-manager.js';
 import type { HcmRuntime } from './hcm-config.js';
 import { chargeResponseCode } from './hcm-stats.js';
@@ -88,6 +96,8 @@ export class ActiveStream implements RequestDecoder, StreamCallbacks, FilterMana
   private drainOnCompletion = false;
   private codecResetSent = false;
   private destroyed = false;
+  /** The request was an HTTP/2 extended CONNECT, handled as the HTTP/1 upgrade it stands for. */
+  private h2Upgrade = false;
 
   constructor(
     private readonly owner: ActiveStreamOwner,
@@ -177,14 +187,20 @@ export class ActiveStream implements RequestDecoder, StreamCallbacks, FilterMana
   private prepareRequestHeaders(headers: RequestHeaderMap, protocol: Protocol): boolean {
     const { runtime } = this.owner;
     const conn = this.owner.connection();
+    if (protocol === 'HTTP/2' && isH2UpgradeRequest(headers)) {
+      // RFC 8441: everything past this point sees the HTTP/1 upgrade form (Envoy's HTTP/2 codec and
+      // its header validator do this before the filters); the response goes back the other way.
+      transformUpgradeRequestFromH2toH1(headers);
+      this.h2Upgrade = true;
+    }
     const rejection = validateRequestHeaders(headers, protocol, runtime, conn.localAddress().port);
     if (rejection !== undefined) {
       this.fm.sendLocalReply(rejection.code, '', { details: rejection.details });
       return false;
     }
-    const upgrade = upgradeType(headers, protocol);
+    const upgrade = upgradeType(headers);
     const upgradeAllowed = upgrade !== undefined && runtime.settings.upgrades.get(upgrade) === true;
-    const mutation = mutateRequestHeaders(headers, conn, runtime.settings, upgradeAllowed && protocol === 'HTTP/1.1');
+    const mutation = mutateRequestHeaders(headers, conn, runtime.settings, upgradeAllowed && protocol !== 'HTTP/1.0');
     this.info.downstreamRemoteAddress = mutation.finalRemoteAddress;
     if (upgrade !== undefined && !upgradeAllowed) {
       runtime.stats.downstream_rq_ws_on_non_ws_route.inc();
@@ -291,6 +307,7 @@ export class ActiveStream implements RequestDecoder, StreamCallbacks, FilterMana
       headers.set('server', s.serverName);
     }
     mutateResponseHeaders(headers, this.requestHeadersMap, s.via);
+    if (this.h2Upgrade) transformUpgradeResponseFromH1toH2(headers);
     if (owner.drainState === 'NotDraining' && owner.runtime.drainDecision.drainClose()) {
       owner.runtime.stats.downstream_cx_drain_close.inc();
       owner.startDrainSequence();
@@ -455,11 +472,11 @@ export class ActiveStream implements RequestDecoder, StreamCallbacks, FilterMana
     this.fm.sendLocalReply(this.timeoutCode(), 'request timeout', { details: 'request_overall_timeout' });
   }
 
+  /** Envoy answers 408 `request header timeout`; an HTTP/1 connection then closes (the request is cut). */
   private onRequestHeaderTimeout(): void {
     if (this.destroyed) return;
     this.owner.runtime.stats.downstream_rq_header_timeout.inc();
-    this.info.responseCodeDetails = 'request_header_timeout';
-    this.owner.doConnectionClose('FlushWrite', undefined, 'request_header_timeout');
+    this.fm.sendLocalReply(this.timeoutCode(), 'request header timeout', { details: 'request_header_timeout' });
   }
 
   private onStreamMaxDurationReached(): void {

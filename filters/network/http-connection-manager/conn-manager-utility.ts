@@ -26,6 +26,36 @@ export function isUpgrade(headers: HeaderMap): boolean {
   return headers.has('upgrade') && hasToken(headers.get('connection'), 'upgrade');
 }
 
+/** An HTTP/2 extended CONNECT (RFC 8441 §4): `:method CONNECT` with a `:protocol`. */
+export function isH2UpgradeRequest(headers: HeaderMap): boolean {
+  return headers.get(':method') === 'CONNECT' && headers.has(':protocol');
+}
+
+/**
+ * Envoy's Utility::transformUpgradeRequestFromH2toH1: an extended CONNECT becomes the HTTP/1
+ * upgrade it stands for (`GET`, `upgrade: <:protocol>`, `connection: upgrade`), so routing,
+ * upgrade_configs and HTTP/1 upstreams see one form. `sec-websocket-*` fields stay as sent (an
+ * RFC 8441 client sends no `sec-websocket-key`; Envoy does not make one up either).
+ */
+export function transformUpgradeRequestFromH2toH1(headers: HeaderMap): void {
+  const protocol = headers.get(':protocol')!;
+  headers.set(':method', 'GET');
+  headers.set('upgrade', protocol);
+  headers.set('connection', 'upgrade');
+  headers.remove(':protocol');
+}
+
+/**
+ * Envoy's Utility::transformUpgradeResponseFromH1toH2: the 101 that accepts the upgrade is a 200
+ * on HTTP/2 (RFC 8441 §5), without the HTTP/1 upgrade fields or an empty body's length.
+ */
+export function transformUpgradeResponseFromH1toH2(headers: HeaderMap): void {
+  if (headers.get(':status') === '101') headers.set(':status', '200');
+  headers.remove('upgrade');
+  headers.remove('connection');
+  if (headers.get('content-length') === '0') headers.remove('content-length');
+}
+
 /** Envoy's HeaderUtility::shouldCloseConnection for a request. */
 export function shouldCloseConnection(protocol: Protocol, headers: HeaderMap): boolean {
   if (protocol === 'HTTP/1.0' && !hasToken(headers.get('connection'), 'keep-alive')) return true;
@@ -227,7 +257,10 @@ export function mutateResponseHeaders(headers: HeaderMap, requestHeaders: Header
       headers.set('content-length', '0');
     }
   } else {
+    // Only a response to an upgrade keeps connection/upgrade (an origin may advertise an upgrade,
+    // e.g. `upgrade: h2c`, on any response).
     headers.remove('connection');
+    headers.remove('upgrade');
   }
   headers.remove('transfer-encoding');
   headers.remove('keep-alive');

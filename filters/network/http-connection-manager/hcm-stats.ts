@@ -20,6 +20,9 @@ const COUNTERS = [
   'downstream_cx_max_duration_reached',
   'downstream_cx_drain_close',
   'downstream_cx_max_requests_reached',
+  'downstream_cx_rx_bytes_total',
+  'downstream_cx_tx_bytes_total',
+  'downstream_cx_delayed_close_timeout',
   'downstream_rq_total',
   'downstream_rq_http1_total',
   'downstream_rq_http2_total',
@@ -45,7 +48,14 @@ const COUNTERS = [
   'rs_too_large',
 ] as const;
 
-const GAUGES = ['downstream_cx_active', 'downstream_cx_http1_active', 'downstream_cx_http2_active', 'downstream_rq_active'] as const;
+const GAUGES = [
+  'downstream_cx_active',
+  'downstream_cx_http1_active',
+  'downstream_cx_http2_active',
+  'downstream_rq_active',
+  'downstream_cx_rx_bytes_buffered',
+  'downstream_cx_tx_bytes_buffered',
+] as const;
 
 const HISTOGRAMS = ['downstream_cx_length_ms', 'downstream_rq_time'] as const;
 

@@ -22,10 +22,26 @@ import type {
   ReadFilter,
   ReadFilterCallbacks,
 } from '../../../src/api/network.js';
+import type { Counter, Gauge } from '../../../src/api/stats.js';
 import type { ResponseFlag } from '../../../src/api/stream-info.js';
 import { createServerCodec, detectCodec, HTTP2_PREFACE, type CodecKind } from '../../../codecs/index.js';
 import { ActiveStream, type ActiveStreamOwner, type DrainState } from './active-stream.js';
 import type { HcmRuntime } from './hcm-config.js';
+
+/** What src/network's ConnectionImpl offers beyond the api: live byte counters and buffer gauges. */
+interface LiveStatsConnection {
+  setStatsCounters(counters: {
+    readonly rxTotal?: Counter;
+    readonly txTotal?: Counter;
+    readonly rxBuffered?: Gauge;
+    readonly txBuffered?: Gauge;
+    readonly delayedCloseTimeouts?: Counter;
+  }): void;
+}
+
+function hasLiveStats(c: Connection): c is Connection & LiveStatsConnection {
+  return typeof (c as Partial<LiveStatsConnection>).setStatsCounters === 'function';
+}
 
 /** The IMF-fixdate of the current second, formatted at most once a second per process. */
 let cachedDateSecond = -1;
@@ -78,6 +94,16 @@ export class HttpConnectionManager implements ReadFilter, ServerConnectionCallba
     this.startMonotonic = disp.approximateMonotonicTime();
     conn.addConnectionCallbacks(this);
     conn.setDelayedCloseTimeout(settings.delayedCloseTimeoutMs);
+    // Envoy's HCM: the connection's bytes and buffers under `http.<stat_prefix>.downstream_cx_*`.
+    if (hasLiveStats(conn)) {
+      conn.setStatsCounters({
+        rxTotal: stats.downstream_cx_rx_bytes_total,
+        txTotal: stats.downstream_cx_tx_bytes_total,
+        rxBuffered: stats.downstream_cx_rx_bytes_buffered,
+        txBuffered: stats.downstream_cx_tx_bytes_buffered,
+        delayedCloseTimeouts: stats.downstream_cx_delayed_close_timeout,
+      });
+    }
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
     if (conn.ssl()) stats.downstream_cx_ssl_total.inc();
@@ -245,7 +271,7 @@ export class HttpConnectionManager implements ReadFilter, ServerConnectionCallba
     if (this.closing || this.closed) return;
     this.runtime.stats.downstream_cx_max_duration_reached.inc();
     if (this.codec === undefined) {
-      this.doConnectionClose('FlushWrite', 'DURX', 'max_connection_duration_reached');
+      this.doConnectionClose('FlushWrite', 'DT', 'max_connection_duration_reached');
       return;
     }
     this.drainOrClose();

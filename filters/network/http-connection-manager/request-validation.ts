@@ -84,12 +84,16 @@ function normalizeRequestPath(headers: RequestHeaderMap, path: string, runtime: 
   return undefined;
 }
 
-/** The upgrade a request asks for, lowercased: an HTTP/1 Upgrade, CONNECT, or HTTP/2 extended CONNECT. */
-export function upgradeType(headers: RequestHeaderMap, protocol: Protocol): string | undefined {
+/**
+ * The upgrade a request asks for, lowercased: an HTTP/1 Upgrade, CONNECT, or HTTP/2 extended
+ * CONNECT. On HTTP/2 the upgrade form can only come from an extended CONNECT the connection manager
+ * transformed (the codec rejects connection-specific fields, RFC 9113 §8.2.2).
+ */
+export function upgradeType(headers: RequestHeaderMap): string | undefined {
   if (headers.get(':method') === 'CONNECT') {
     const proto = headers.get(':protocol');
     return proto === undefined ? 'connect' : proto.toLowerCase();
   }
-  if (protocol !== 'HTTP/2' && isUpgrade(headers)) return headers.get('upgrade')!.toLowerCase();
+  if (isUpgrade(headers)) return headers.get('upgrade')!.toLowerCase();
   return undefined;
 }

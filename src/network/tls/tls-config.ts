@@ -19,6 +19,7 @@ import {
   ignored,
   list,
   notSupported,
+  REQUIRED_MESSAGE,
   splitTypedConfig,
   strictObject,
   string,
@@ -46,6 +47,8 @@ export type SanType = 'DNS' | 'URI' | 'EMAIL' | 'IP_ADDRESS';
 export interface SanMatcherConfig {
   readonly sanType: SanType | undefined;
   readonly matcher: StringMatcher;
+  /** The matcher's `exact` value, when it is an exact matcher. */
+  readonly exact: string | undefined;
 }
 
 export interface TlsCertificateConfig {
@@ -207,16 +210,31 @@ const tlsCertificateSchema = strictObject({
   return { certificateChain: c.certificate_chain, privateKey: c.private_key, passphrase, leaf };
 });
 
+/** A StringMatcher that also keeps its `exact` value (DNS SANs match an exact value by wildcard). */
+const sanStringMatcher = z.unknown().transform((raw, ctx): { matcher: StringMatcher; exact: string | undefined } => {
+  if (raw === undefined) {
+    ctx.addIssue({ code: 'custom', message: REQUIRED_MESSAGE });
+    return z.NEVER;
+  }
+  const r = stringMatcher.safeParse(raw);
+  if (!r.success) {
+    for (const issue of r.error.issues) ctx.addIssue(issue as Issue);
+    return z.NEVER;
+  }
+  const exact = (raw as { exact?: unknown }).exact;
+  return { matcher: r.data, exact: typeof exact === 'string' ? exact : undefined };
+});
+
 const sanMatcherSchema = strictObject({
   san_type: enumOf(['DNS', 'URI', 'EMAIL', 'IP_ADDRESS'], ['OTHER_NAME']),
-  matcher: stringMatcher,
+  matcher: sanStringMatcher,
   ...notSupported(['oid']),
-}).transform((m): SanMatcherConfig => ({ sanType: m.san_type, matcher: m.matcher }));
+}).transform((m): SanMatcherConfig => ({ sanType: m.san_type, ...m.matcher }));
 
 const validationContextSchema = strictObject({
   trusted_ca: dataSource.optional(),
   match_typed_subject_alt_names: list(sanMatcherSchema),
-  match_subject_alt_names: list(stringMatcher),
+  match_subject_alt_names: list(sanStringMatcher),
   trust_chain_verification: enumOf(['VERIFY_TRUST_CHAIN', 'ACCEPT_UNTRUSTED']).optional(),
   ...notSupported([
     'ca_certificate_provider_instance',
@@ -236,7 +254,7 @@ const validationContextSchema = strictObject({
     const cas = parsePemCertificates(v.trusted_ca);
     if (!cas.ok) ctx.addIssue({ code: 'custom', path: ['trusted_ca'], message: cas.message });
   }
-  const sanMatchers = [...v.match_typed_subject_alt_names, ...v.match_subject_alt_names.map((matcher) => ({ sanType: undefined, matcher }))];
+  const sanMatchers = [...v.match_typed_subject_alt_names, ...v.match_subject_alt_names.map((m) => ({ sanType: undefined, ...m }))];
   if (sanMatchers.length > 0 && v.trusted_ca === undefined) {
     ctx.addIssue({ code: 'custom', message: 'SAN-based verification of peer certificates without trusted_ca is insecure and not allowed' });
   }
@@ -431,8 +449,8 @@ function transportSocketSchema<T>(side: 'downstream' | 'upstream', contextSchema
     if (typeUrl === tlsType) kind = 'tls';
     else if (typeUrl === RAW_BUFFER_TYPE_URL) kind = 'raw';
     else if (typeUrl === otherType) {
-      const want = side === 'downstream' ? 'DownstreamTlsContext (listeners)' : 'UpstreamTlsContext (clusters)';
-      ctx.addIssue({ code: 'custom', path: ['typed_config', '@type'], message: `"${typeUrl}" is the other side's context; expected a ${want}` });
+      const want = side === 'downstream' ? 'a DownstreamTlsContext (listeners)' : 'an UpstreamTlsContext (clusters)';
+      ctx.addIssue({ code: 'custom', path: ['typed_config', '@type'], message: `"${typeUrl}" is the other side's context; expected ${want}` });
       return z.NEVER;
     } else if (typeUrl !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['typed_config', '@type'], message: `unknown transport socket type "${typeUrl}" (expected ${tlsType} or ${RAW_BUFFER_TYPE_URL})` });

@@ -1,8 +1,10 @@
 /**
  * Abuse protections (Envoy's http2_protocol_options protections, rapid reset, CONTINUATION
  * flood, header limits), each triggered by a scripted attacker against a real sluice: the
- * attacker's connection ends as expected, the stat is counted, and a well-behaved client on
- * another connection keeps getting answers.
+ * attacker's connection ends as expected (GOAWAY with the right code, or closed at once for the
+ * outbound floods), the stat is counted, a well-behaved client on another connection keeps
+ * getting answers before, during and after the attack, and nothing stays counted in the codec's
+ * gauges once the attacker is gone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../codecs/http2/frame.js';
@@ -10,6 +12,7 @@ import { frames, toBytes } from '../../support/h2-frames.js';
 import { waitFor } from '../../support/net-helpers.js';
 import { REQUEST, get, post, startSluice, stillWorks } from './setup.js';
 import type { Sluice } from './setup.js';
+import type { H2Peer } from './h2-peer.js';
 
 let sluice: Sluice;
 
@@ -23,15 +26,57 @@ afterAll(async () => {
 
 const CALM = `code=${ErrorCode.ENHANCE_YOUR_CALM}`;
 
-/** A well-behaved client, opened before the attack, still served after it. */
+/** The codec's gauges once only idle well-behaved connections are left. */
+async function gaugesSettle(): Promise<void> {
+  const g = (name: string): number => sluice.proxy.gauge(name);
+  await waitFor(
+    () => g('http2.streams_active') === 0 && g('http2.pending_send_bytes') === 0 && g('http2.pending_recv_bytes') === 0,
+    5000,
+    `http2 gauges back to 0 (streams_active=${g('http2.streams_active')} pending_send_bytes=${g('http2.pending_send_bytes')})`,
+  );
+}
+
+/**
+ * A well-behaved client, opened before the attack: it is served before, keeps being served
+ * during the attack (one request after another until the check), and after it on its connection
+ * and on a fresh one.
+ */
 async function bystander(): Promise<() => Promise<void>> {
   const good = await sluice.peer();
+  // A real client returns the window it reads; this one grants all of it at once.
+  good.send(frames.windowUpdate(0, 2 ** 31 - 1 - 65_535));
   await stillWorks(good, 1);
+  let nextId = 3;
+  let answered = 0;
+  let stop = false;
+  let failure: unknown;
+  const loop = (async (): Promise<void> => {
+    while (!stop) {
+      await stillWorks(good, nextId);
+      nextId += 2;
+      answered++;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  })().catch((e: unknown) => {
+    failure = e;
+  });
   return async () => {
-    await stillWorks(good, 3);
+    stop = true;
+    await loop;
+    if (failure !== undefined) throw failure;
+    expect(answered).toBeGreaterThan(0);
+    await stillWorks(good, nextId);
     const fresh = await sluice.peer();
     await stillWorks(fresh, 1);
+    await gaugesSettle();
   };
+}
+
+/** Writes `burst` until `done()` or the attacker is gone, waiting for each write to be taken. */
+async function flood(attacker: H2Peer, burst: Buffer, done: () => boolean, rounds = 60): Promise<void> {
+  for (let i = 0; i < rounds && !attacker.isClosed && !done(); i++) {
+    await new Promise<void>((resolve) => attacker.socket.write(burst, () => resolve()));
+  }
 }
 
 describe('inbound frame floods (GOAWAY ENHANCE_YOUR_CALM)', () => {
@@ -125,11 +170,18 @@ describe('header list limits (max_request_headers_kb, max_headers_count)', () =>
     await check();
   });
 
-  it('more than 100 header fields are answered 431', async () => {
+  it('more than 100 header fields are answered 431 and the connection goes on', async () => {
+    const check = await bystander();
     const peer = await sluice.peer();
+    const before = sluice.counter('http2.header_overflow');
     const many = Array.from({ length: 101 }, (_, i) => [`x-h-${i}`, 'v'] as [string, string]);
     peer.send(get(1, '/direct', many));
-    expect((await peer.response(1)).status).toBe('431');
+    expect((await peer.response(1)).frames).toEqual(['HEADERS 1 +ES :status=431']);
+    expect(sluice.counter('http2.header_overflow')).toBe(before + 1);
+    // Exactly 100 is fine.
+    peer.send(get(3, '/direct', many.slice(0, 100 - REQUEST.length)));
+    expect((await peer.response(3)).status).toBe('200');
+    await check();
   });
 });
 
@@ -138,13 +190,48 @@ describe('outbound floods (closed without GOAWAY)', () => {
     const check = await bystander();
     const attacker = await sluice.peer();
     attacker.socket.pause();
+    const before = sluice.counter('http2.outbound_control_flood');
     const burst = toBytes(...Array.from({ length: 10_000 }, () => frames.ping('flooding')));
-    for (let i = 0; i < 60 && !attacker.isClosed && sluice.counter('http2.outbound_control_flood') === 0; i++) {
-      await new Promise<void>((resolve) => attacker.socket.write(burst, () => resolve()));
-    }
-    await waitFor(() => sluice.counter('http2.outbound_control_flood') === 1, 10_000, 'outbound_control_flood');
+    await flood(attacker, burst, () => sluice.counter('http2.outbound_control_flood') > before);
+    await waitFor(() => sluice.counter('http2.outbound_control_flood') === before + 1, 10_000, 'outbound_control_flood');
     attacker.socket.resume();
     await attacker.closed(10_000);
+    expect(attacker.received.some((i) => 'type' in i && i.type === 'GOAWAY')).toBe(false);
+    await check();
+  });
+
+  it('SETTINGS ACKs the attacker never reads (max_outbound_control_frames = 1000)', async () => {
+    const check = await bystander();
+    const attacker = await sluice.peer();
+    attacker.socket.pause();
+    const before = sluice.counter('http2.outbound_control_flood');
+    const burst = toBytes(...Array.from({ length: 10_000 }, () => frames.settings({ maxConcurrentStreams: 100 })));
+    await flood(attacker, burst, () => sluice.counter('http2.outbound_control_flood') > before);
+    await waitFor(() => sluice.counter('http2.outbound_control_flood') === before + 1, 10_000, 'outbound_control_flood');
+    attacker.socket.resume();
+    await attacker.closed(10_000);
+    expect(attacker.received.some((i) => 'type' in i && i.type === 'GOAWAY')).toBe(false);
+    await check();
+  });
+
+  it('responses to requests the attacker never reads (max_outbound_frames = 10000)', async () => {
+    const check = await bystander();
+    // The attacker grants every window, then stops reading: large responses fill the socket
+    // and the connection's buffer, after which each new response's HEADERS waits in sluice.
+    const attacker = await sluice.peer(frames.settings({ initialWindowSize: 2 ** 31 - 1 }));
+    attacker.send(frames.windowUpdate(0, 2 ** 31 - 1 - 65_535));
+    attacker.socket.pause();
+    for (let id = 1; id <= 15; id += 2) attacker.send(get(id, '/bytes/4194304'));
+    // Above the connection's buffer limit (1 MiB): the session holds what it produces from here on.
+    await waitFor(() => sluice.proxy.gauge('http.e2e.downstream_cx_tx_bytes_buffered') > 1 << 20, 10_000, 'the attacker connection above its write limit');
+    const floodBefore = sluice.counter('http2.outbound_flood');
+    const requests: Buffer[] = [];
+    for (let i = 0; i < 10_500; i++) requests.push(get(17 + 2 * i).toBuffer());
+    await flood(attacker, toBytes(...requests), () => sluice.counter('http2.outbound_flood') > floodBefore, 1);
+    await waitFor(() => sluice.counter('http2.outbound_flood') === floodBefore + 1, 15_000, 'outbound_flood');
+    attacker.socket.resume();
+    await attacker.closed(10_000);
+    expect(attacker.received.some((i) => 'type' in i && i.type === 'GOAWAY')).toBe(false);
     await check();
   });
 });

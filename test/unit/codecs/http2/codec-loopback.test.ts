@@ -319,11 +319,12 @@ describe('HTTP/2 codec loopback', () => {
 });
 
 describe('HTTP/2 codec connection timers and errors', () => {
-  function lone(extras: Parameters<typeof createHttp2ServerConnection>[4] = {}): { conn: FakeConnection; codec: ServerConnection; disp: ManualDispatcher; store: StatsStore } {
+  function lone(extra: Partial<Http2CodecOptions> = {}): { conn: FakeConnection; codec: ServerConnection; disp: ManualDispatcher; store: StatsStore } {
     const disp = new ManualDispatcher();
     const conn = new FakeConnection(disp);
     const store = new StatsStore();
-    const codec = createHttp2ServerConnection(conn, { newStream: () => new ServerSide(undefined as never), onGoAway: () => {} }, DEFAULT_HTTP2_OPTIONS, store, extras);
+    const options = { ...DEFAULT_HTTP2_OPTIONS, ...extra };
+    const codec = createHttp2ServerConnection(conn, { newStream: () => new ServerSide(undefined as never), onGoAway: () => {} }, options, store);
     return { conn, codec, disp, store };
   }
 
@@ -349,7 +350,7 @@ describe('HTTP/2 codec connection timers and errors', () => {
   });
 
   it('keepalive: PING every interval, close when no frame comes back in time', () => {
-    const { conn, disp, store, codec } = lone({ settingsTimeoutMs: 0, connectionKeepalive: { intervalMs: 1000, timeoutMs: 500 } });
+    const { conn, disp, store, codec } = lone({ settingsTimeoutMs: 0, connectionKeepalive: { intervalMs: 1000, timeoutMs: 500, intervalJitterPercent: 0, connectionIdleIntervalMs: 0 } });
     conn.written.length = 0;
     disp.advance(1000);
     const ping = conn.writtenBytes();

@@ -53,7 +53,7 @@ const badConfigs: Row[] = [
   ['unknown listener field', (c) => (c.static_resources.listeners[0].bogus = 1), L0, 'unknown field "bogus"'],
   ['unknown socket_address field', (c) => (c.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port = 1), EP0, 'unknown field "port"'],
   ['unknown filter_chain_match field', (c) => (c.static_resources.listeners[0].filter_chains[0].filter_chain_match = { sni: ['a'] }), `${L0}.filter_chains[0].filter_chain_match`, 'unknown field "sni"'],
-  ['transport_socket', (c) => (c.static_resources.listeners[0].filter_chains[0].transport_socket = { name: 'tls' }), `${L0}.filter_chains[0]`, 'field "transport_socket" is not supported by sluice yet'],
+  ['transport_socket', (c) => (c.static_resources.listeners[0].filter_chains[0].transport_socket = { name: 'tls' }), `${L0}.filter_chains[0].transport_socket.name`, 'unknown transport socket "tls" (known: envoy.transport_sockets.raw_buffer, envoy.transport_sockets.tls)'],
   ['health_checks', (c) => (c.static_resources.clusters[0].health_checks = []), C0, 'field "health_checks" is not supported by sluice yet'],
   ['secrets', (c) => (c.static_resources.secrets = []), 'static_resources', 'field "secrets" is not supported by sluice yet'],
   ['dynamic_resources', (c) => (c.dynamic_resources = {}), '(root)', 'field "dynamic_resources" is not supported by sluice yet'],

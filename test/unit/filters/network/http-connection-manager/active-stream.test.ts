@@ -309,11 +309,18 @@ describe('stream timers', () => {
     expect(ok.enc.events).toEqual([]);
   });
 
-  it('request_headers_timeout closes the connection when headers do not arrive', () => {
-    const { disp, owner, counter } = setup({ requestHeadersTimeoutMs: 100 });
-    disp.advance(100);
+  it('request_headers_timeout answers 408 when headers do not arrive in time', () => {
+    const { disp, enc, counter, rt } = setup({ requestHeadersTimeoutMs: 100 });
+    disp.advance(99);
+    expect(enc.events).toEqual([]);
+    disp.advance(1);
     expect(counter('downstream_rq_header_timeout')).toBe(1);
-    expect(owner.connectionCloses).toEqual([{ type: 'FlushWrite', flag: undefined, details: 'request_header_timeout' }]);
+    expect(enc.events).toEqual(['headers 408', 'data "request header timeout" end']);
+    expect(rt.accessLog.entries[0]).toMatchObject({ details: 'request_header_timeout' });
+    const ok = setup({ requestHeadersTimeoutMs: 100 });
+    ok.stream.decodeHeaders(req(), true);
+    ok.disp.advance(10_000);
+    expect(ok.counter('downstream_rq_header_timeout')).toBe(0);
   });
 
   it('max_stream_duration answers with a timeout even while the stream is active', () => {

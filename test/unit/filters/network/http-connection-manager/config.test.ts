@@ -185,7 +185,7 @@ describe('HttpConnectionManager config', () => {
     ],
     [{ route_config: undefined }, P, 'route_config is required (rds and scoped_routes are not supported by sluice yet)'],
     [{ common_http_protocol_options: { max_response_headers_kb: 5 } }, P + '.common_http_protocol_options', 'field "max_response_headers_kb" is not supported by sluice yet'],
-    [{ http2_protocol_options: { connection_keepalive: {} } }, P + '.http2_protocol_options', 'field "connection_keepalive" is not supported by sluice yet'],
+    [{ http2_protocol_options: { custom_settings_parameters: [] } }, P + '.http2_protocol_options', 'field "custom_settings_parameters" is not supported by sluice yet'],
     [{ upgrade_configs: [{ upgrade_type: 'websocket', filters: [] }] }, P + '.upgrade_configs[0]', 'field "filters" is not supported by sluice yet'],
     [{ access_log: [{ name: 'envoy.access_loggers.stdout', filter: {} }] }, P + '.access_log[0]', 'field "filter" is not supported by sluice yet'],
     [{ strip_any_host_port: true, strip_matching_host_port: true }, P, 'only one of strip_matching_host_port, strip_any_host_port may be set'],
