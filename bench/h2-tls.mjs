@@ -67,7 +67,18 @@ let cleanedUp = false;
 function cleanup() {
   if (cleanedUp) return;
   cleanedUp = true;
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const c of children) {
+    if (c.exitCode !== null || c.signalCode !== null) continue;
+    // nginx's worker outlives a SIGKILLed master: stop the children of what we started first.
+    for (const pid of childPids(c.pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    c.kill('SIGKILL');
+  }
   rmSync(dir, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
@@ -267,6 +278,16 @@ await waitForPort(portA, 10_000, sluice);
 await waitForPort(portB, 10_000, sluice);
 if (nginx !== undefined) await waitForPort(nginxPort, 10_000, nginx);
 
+/** The PIDs of the live children of `pid` (Linux /proc; none where that is missing). */
+function childPids(pid) {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return kids === '' ? [] : kids.split(' ').map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** CPU seconds (user + system) used so far by `pid` and its live descendants, from /proc. */
 function cpuSeconds(pid) {
   try {
@@ -275,8 +296,7 @@ function cpuSeconds(pid) {
     // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
     let s = (Number(fields[11]) + Number(fields[12])) / 100;
     // nginx does its work in the worker, a child of the master we started.
-    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-    for (const k of kids === '' ? [] : kids.split(' ')) s += cpuSeconds(Number(k)) ?? 0;
+    for (const k of childPids(pid)) s += cpuSeconds(k) ?? 0;
     return s;
   } catch {
     return undefined;

@@ -198,7 +198,10 @@ class ActiveRequest implements RequestEncoder, Stream, ResponseDecoder, StreamCa
       this.callbacks[i] = undefined;
       this.callbacksRemoved = true;
     } else {
-      this.callbacks.splice(i, 1);
+      // In place: splice would allocate the array of removed elements.
+      const cbs = this.callbacks;
+      for (let j = i + 1; j < cbs.length; j++) cbs[j - 1] = cbs[j];
+      cbs.pop();
     }
   }
 

@@ -332,11 +332,15 @@ export class Http1ClientConnection implements ClientConnection, ParserCallbacks,
     for (const s of streams) s.reset(reason, details);
   }
 
-  /** The upstream ended its side: completes a read-until-close body or a tunnel. */
+  /**
+   * The upstream ended its side: completes a read-until-close body or a tunnel. A tunnel whose
+   * connection was reset (RST: the transport failed) is not ended here: the close resets its
+   * stream (ConnectionTermination), so a CONNECT_ERROR can reach the client (RFC 9113 §8.5).
+   */
   private onRemoteEnd(): void {
     const t = this.tunnel;
     if (t !== null) {
-      if (t.remoteComplete || t.finished) return;
+      if (t.remoteComplete || t.finished || this.transportFailed()) return;
       t.remoteComplete = true;
       t.decoder.decodeData(new BufferChain(), true);
       if (t.localComplete) this.finishStream(t);
@@ -359,6 +363,12 @@ export class Http1ClientConnection implements ClientConnection, ParserCallbacks,
       this.dropStream(head);
       head.reset('ConnectionTermination', 'http1.response_truncated');
     }
+  }
+
+  /** The connection failed (reset, TLS error) rather than being closed cleanly (FIN). */
+  private transportFailed(): boolean {
+    const c = this.connection as Connection & { transportFailureReason?: () => string };
+    return (c.transportFailureReason?.() ?? '') !== '';
   }
 
   private onConnectionEvent(event: ConnectionEvent): void {

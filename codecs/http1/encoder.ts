@@ -8,11 +8,11 @@
  * see bench/http1-parser.mjs).
  *
  * Every head is validated before it is converted, because a value that carries CR or LF (or a
- * character above U+00FF, which latin1 would truncate into one) would inject a header line: one
- * anchored regex over the whole head checks tokens, request-target and field characters, and an
- * `indexOf` per value rules out line breaks; together ~0.5 µs per head. Headers reaching the
- * encoder should already be valid (the codecs reject invalid ones on decode); this is the last
- * line of defence.
+ * character above U+00FF, which latin1 would truncate into one) would inject a header line: each
+ * method, request-target, name and value is checked against its character class with a loop over
+ * a 256-entry table (~0.2 µs per head; an anchored regex over the whole head took ~0.5 µs).
+ * Headers reaching the encoder should already be valid (the codecs reject invalid ones on
+ * decode); this is the last line of defence.
  *
  * Headers are name/value pairs, or a flat `[name0, value0, name1, value1, ...]` list (the fast path
  * for HeaderMapImpl.raw()). Names are written as given; pseudo-headers (names starting with ':')
@@ -47,9 +47,8 @@ export const LAST_CHUNK: Buffer = Buffer.from('0\r\n\r\n', 'latin1');
 /** `METHOD SP request-target SP HTTP/1.1 CRLF *( field-line CRLF ) CRLF`. */
 export function encodeRequestHead(method: string, path: string, headers: HeaderSource): Buffer | EncodeError {
   const lines = fieldLines(headers);
-  if (lines !== null) {
-    const head = `${method} ${path} HTTP/1.1\r\n${lines}\r\n`;
-    if (REQUEST_HEAD.test(head)) return Buffer.from(head, 'latin1');
+  if (lines !== null && isToken(method) && allOf(path, TARGET_BIT) && path.length > 0) {
+    return Buffer.from(`${method} ${path} HTTP/1.1\r\n${lines}\r\n`, 'latin1');
   }
   if (!TOKEN.test(method)) return { error: 'invalid_method' };
   if (!REQUEST_TARGET.test(path)) return { error: 'invalid_path' };
@@ -66,9 +65,8 @@ export function encodeResponseHead(statusCode: number, headers: HeaderSource, re
   if (reasonPhrase !== undefined && !FIELD_VALUE.test(reasonPhrase)) return { error: 'invalid_reason_phrase' };
   const reason = reasonPhrase ?? STATUS_CODES[statusCode] ?? 'Unknown';
   const lines = fieldLines(headers);
-  if (lines !== null) {
-    const head = `HTTP/1.1 ${statusCode} ${reason}\r\n${lines}\r\n`;
-    if (RESPONSE_HEAD.test(head)) return Buffer.from(head, 'latin1');
+  if (lines !== null && allOf(reason, VALUE_BIT)) {
+    return Buffer.from(`HTTP/1.1 ${statusCode} ${reason}\r\n${lines}\r\n`, 'latin1');
   }
   return findBadField(headers);
 }
@@ -91,16 +89,13 @@ export function encodeLastChunk(trailers?: HeaderSource): Buffer | EncodeError {
   if (trailers === undefined) return LAST_CHUNK;
   const lines = fieldLines(trailers);
   if (lines === '') return LAST_CHUNK;
-  if (lines !== null) {
-    const block = `0\r\n${lines}\r\n`;
-    if (TRAILER_BLOCK.test(block)) return Buffer.from(block, 'latin1');
-  }
+  if (lines !== null) return Buffer.from(`0\r\n${lines}\r\n`, 'latin1');
   return findBadField(trailers);
 }
 
 /**
- * The field lines `name: value\r\n...`, or null when a value holds CR or LF: the head regexes
- * cannot see that, because an injected line looks like any other.
+ * The field lines `name: value\r\n...`, or null when a name is not a token or a value holds a
+ * character outside HTAB, SP, VCHAR and obs-text (CR and LF included, which would inject a line).
  */
 function fieldLines(headers: HeaderSource): string | null {
   let s = '';
@@ -109,17 +104,45 @@ function fieldLines(headers: HeaderSource): string | null {
       const name = headers[i]!;
       const value = headers[i + 1]!;
       if (name.charCodeAt(0) === 58 /* ':' */) continue;
-      if (value.indexOf('\n') !== -1 || value.indexOf('\r') !== -1) return null;
+      if (!isToken(name) || !allOf(value, VALUE_BIT)) return null;
       s += `${name}: ${value}\r\n`;
     }
   } else {
     for (const [name, value] of headers) {
       if (name.charCodeAt(0) === 58) continue;
-      if (value.indexOf('\n') !== -1 || value.indexOf('\r') !== -1) return null;
+      if (!isToken(name) || !allOf(value, VALUE_BIT)) return null;
       s += `${name}: ${value}\r\n`;
     }
   }
   return s;
+}
+
+/** Character classes by latin1 code: tchar, field-value character, request-target character. */
+const TOKEN_BIT = 1;
+const VALUE_BIT = 2;
+const TARGET_BIT = 4;
+const CHAR_CLASS = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+  CHAR_CLASS[c.charCodeAt(0)]! |= TOKEN_BIT;
+}
+CHAR_CLASS[0x09]! |= VALUE_BIT;
+for (let c = 0x20; c <= 0xff; c++) if (c !== 0x7f) CHAR_CLASS[c]! |= VALUE_BIT;
+for (let c = 0x21; c <= 0x7e; c++) CHAR_CLASS[c]! |= TARGET_BIT;
+
+/**
+ * Whether every character of `s` is in the class (the same sets as the regexes below; a loop over
+ * a table is cheaper than an anchored regex over the whole head, ~0.4 µs per head).
+ */
+function allOf(s: string, bit: number): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || (CHAR_CLASS[c]! & bit) === 0) return false;
+  }
+  return true;
+}
+
+function isToken(s: string): boolean {
+  return s.length > 0 && allOf(s, TOKEN_BIT);
 }
 
 function isFlat(headers: HeaderSource): headers is readonly string[] {
@@ -146,11 +169,7 @@ function findBadField(headers: HeaderSource): EncodeError {
 const TCHAR = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]";
 /** field-value characters without CR/LF: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5). */
 const VCHARS = '[\\t\\x20-\\x7e\\x80-\\xff]';
-const LINE = `(?:${TCHAR}+: ${VCHARS}*\\r\\n)*\\r\\n$`;
 const TOKEN = new RegExp(`^${TCHAR}+$`);
 const FIELD_VALUE = new RegExp(`^${VCHARS}*$`);
 /** origin-, absolute-, authority- or asterisk-form: visible ASCII only (RFC 9112 §3.2). */
 const REQUEST_TARGET = /^[\x21-\x7e]+$/;
-const REQUEST_HEAD = new RegExp(`^${TCHAR}+ [\\x21-\\x7e]+ HTTP/1\\.1\\r\\n${LINE}`);
-const RESPONSE_HEAD = new RegExp(`^HTTP/1\\.1 [1-9][0-9]{2} ${VCHARS}*\\r\\n${LINE}`);
-const TRAILER_BLOCK = new RegExp(`^0\\r\\n${LINE}`);

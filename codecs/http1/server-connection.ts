@@ -367,7 +367,7 @@ export class Http1ServerConnection implements ServerConnection, ParserCallbacks,
   }
 
   onUrl(data: Buffer, start: number, end: number): SpanResult {
-    this.url += data.toString('latin1', start, end);
+    this.url += this.fields.text(data, start, end);
     return this.checkHeadSize();
   }
 
@@ -563,7 +563,8 @@ function dropFields(list: string[], connect: boolean, h2c: boolean): void {
     list[w + 1] = value;
     w += 2;
   }
-  list.length = w;
+  // Popping the few dropped slots is cheaper than setting length (a runtime call).
+  while (list.length > w) list.pop();
 }
 
 function withoutTokens(value: string, drop: ReadonlySet<string>): string {

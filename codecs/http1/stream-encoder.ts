@@ -122,8 +122,12 @@ export abstract class Http1Stream implements Stream {
   }
 
   removeCallbacks(cb: StreamCallbacks): void {
-    const i = this.callbacks.indexOf(cb);
-    if (i >= 0) this.callbacks.splice(i, 1);
+    const cbs = this.callbacks;
+    const i = cbs.indexOf(cb);
+    if (i < 0) return;
+    // In place: splice would allocate the array of removed elements.
+    for (let j = i + 1; j < cbs.length; j++) cbs[j - 1] = cbs[j]!;
+    cbs.pop();
   }
 
   /** HTTP/1 cannot abort one message and keep the connection: the owner closes it. */

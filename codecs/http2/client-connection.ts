@@ -146,6 +146,8 @@ export class Http2ClientConnection extends Http2ConnectionBase implements Client
   protected resetReason(code: number, reason: StreamCloseReason): { reason: StreamResetReason; details: string } {
     if (reason === 'protocol_error') return { reason: 'ProtocolError', details: 'upstream_http2_protocol_error' };
     if (code === ErrorCode.REFUSED_STREAM) return { reason: 'RemoteRefusedStreamReset', details: 'http2.remote_refuse' };
+    // RFC 9113 §8.5: the peer's CONNECT tunnel lost its TCP connection (Envoy's ConnectError).
+    if (code === ErrorCode.CONNECT_ERROR) return { reason: 'ConnectError', details: 'http2.remote_reset' };
     return { reason: 'RemoteReset', details: 'http2.remote_reset' };
   }
 }

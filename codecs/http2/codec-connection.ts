@@ -1,8 +1,12 @@
 /**
  * What the HTTP/2 server and client codec connections share (Envoy's Http2::ConnectionImpl): the
  * session wired to a network Connection, dispatch(), GOAWAY, watermark relays, the
- * SETTINGS_TIMEOUT and keepalive PING timers, stats, and the routing of session callbacks to
- * streams. The subclasses add what a new header block means on their side.
+ * SETTINGS_TIMEOUT and keepalive PING timers (keepalive.ts), stats, and the routing of session
+ * callbacks to streams. The subclasses add what a new header block means on their side.
+ *
+ * Output is batched per loop turn (see queueOutput): one write per connection per turn whatever
+ * the number of streams answered in it, bodies framed at that point so that a body and its
+ * END_STREAM share a DATA frame. From a GOAWAY on, and after a failure, it is written at once.
  */
 import type { BufferInstance } from '../../src/api/buffer.js';
 import type { Timer } from '../../src/api/dispatcher.js';
@@ -46,6 +50,7 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
   private outBytes = 0;
   private writePosted = false;
   private writeEagerly = false;
+  private inPostedWrite = false;
 
   constructor(
     readonly connection: Connection,
@@ -110,6 +115,7 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
       onAboveWriteBufferHighWatermark: () => {},
       onBelowWriteBufferLowWatermark: () => {},
     });
+    this.session.deferData = true;
     this.session.start();
   }
 
@@ -137,16 +143,23 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
   }
 
   goAway(): void {
-    // From here on the owner may close the connection right after any call: write at once.
-    this.writeEagerly = true;
+    this.writeFromNowOn();
     this.session.submitGoAway(ErrorCode.NO_ERROR);
     this.writeOutput();
   }
 
   shutdownNotice(): void {
-    this.writeEagerly = true;
+    this.writeFromNowOn();
     this.session.submitShutdownNotice();
     this.writeOutput();
+  }
+
+  /** From here on the owner may close the connection right after any call: no more batching. */
+  private writeFromNowOn(): void {
+    if (this.writeEagerly) return;
+    this.writeEagerly = true;
+    this.session.deferData = false;
+    this.session.sendPending();
   }
 
   protocol(): Protocol {
@@ -202,14 +215,24 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
       this.writeOutput();
       return;
     }
-    if (!this.writePosted) {
-      this.writePosted = true;
-      this.connection.dispatcher().post(this.writePostedOutput);
-    }
+    if (!this.inPostedWrite) this.postWrite();
   }
 
+  private postWrite(): void {
+    if (this.writePosted) return;
+    this.writePosted = true;
+    this.connection.dispatcher().post(this.writePostedOutput);
+  }
+
+  /** End of the turn: frame the bodies queued meanwhile (session.deferData), then write it all. */
   private readonly writePostedOutput = (): void => {
     this.writePosted = false;
+    this.inPostedWrite = true;
+    try {
+      this.session.sendPending();
+    } finally {
+      this.inPostedWrite = false;
+    }
     this.writeOutput();
   };
 
@@ -281,6 +304,7 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
         if (type === FrameType.DATA) this.streams.get(id)?.checkWriteWatermarks();
         else if (type === FrameType.SETTINGS && (flags & 1) === 0) this.armSettingsTimer();
       },
+      onDataPending: () => this.postWrite(),
       onError: (failure) => {
         if (!this.dispatching) this.post(() => this.closeConnection(failure));
       },

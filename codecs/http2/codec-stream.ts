@@ -177,13 +177,15 @@ export abstract class Http2StreamBase implements Stream {
 
   /**
    * The RST_STREAM code for a local reset (Envoy's reasonToReset): REFUSED_STREAM for a refusal,
-   * PROTOCOL_ERROR for a protocol error, otherwise NO_ERROR, on both sides as in Envoy (the server
-   * ending a stream whose response is complete, RFC 9113 §8.1; the client giving up).
+   * PROTOCOL_ERROR for a protocol error, CONNECT_ERROR when a CONNECT tunnel's TCP connection
+   * failed (RFC 9113 §8.5), otherwise NO_ERROR, on both sides as in Envoy (the server ending a
+   * stream whose response is complete, RFC 9113 §8.1; the client giving up).
    */
   private resetCode(reason: StreamResetReason): number {
     switch (reason) {
       case 'LocalRefusedStreamReset': return ErrorCode.REFUSED_STREAM;
       case 'ProtocolError': return ErrorCode.PROTOCOL_ERROR;
+      case 'ConnectError': return ErrorCode.CONNECT_ERROR;
       default: return ErrorCode.NO_ERROR;
     }
   }

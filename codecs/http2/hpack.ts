@@ -362,7 +362,16 @@ export class HpackEncoder {
    * forwarding) are sent as never indexed, as are credentials.
    */
   encode(headers: HeaderList, neverIndex?: ReadonlySet<string>): Buffer {
-    this.pos = 0;
+    return this.encodeReserving(headers, neverIndex, 0);
+  }
+
+  /**
+   * encode() into a buffer whose first `reserve` octets are left for the caller (a frame
+   * header), so that the block is copied once, straight into the frame.
+   */
+  encodeReserving(headers: HeaderList, neverIndex: ReadonlySet<string> | undefined, reserve: number): Buffer {
+    this.ensure(reserve);
+    this.pos = reserve;
     if (this.pendingMin !== undefined) {
       if (this.pendingMin < this.pendingFinal) this.sizeUpdate(this.pendingMin);
       this.sizeUpdate(this.pendingFinal);
@@ -374,7 +383,7 @@ export class HpackEncoder {
       this.encodeField(name, value, never);
     }
     const out = Buffer.allocUnsafe(this.pos);
-    this.buf.copy(out, 0, 0, this.pos);
+    this.buf.copy(out, reserve, reserve, this.pos);
     return out;
   }
 
@@ -435,7 +444,15 @@ export class HpackEncoder {
     if (!huffman) {
       this.ensure(n + 6);
       this.writeInt(0x00, 7, n);
-      this.pos += this.buf.write(s, this.pos, n, 'latin1');
+      if (n <= 64) {
+        // Short strings: a loop beats Buffer#write's encoding dispatch.
+        const buf = this.buf;
+        const pos = this.pos;
+        for (let i = 0; i < n; i++) buf[pos + i] = s.charCodeAt(i);
+        this.pos = pos + n;
+      } else {
+        this.pos += this.buf.write(s, this.pos, n, 'latin1');
+      }
       return;
     }
     const octets = (bits + 7) >>> 3;

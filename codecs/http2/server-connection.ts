@@ -100,6 +100,8 @@ export class Http2ServerConnection extends Http2ConnectionBase implements Server
       return { reason: 'ProtocolError', details: code === ErrorCode.PROTOCOL_ERROR ? 'http2.violation.of.messaging.rule' : 'http2.invalid.frame' };
     }
     if (code === ErrorCode.REFUSED_STREAM) return { reason: 'RemoteRefusedStreamReset', details: 'http2.remote_refuse' };
+    // RFC 9113 §8.5: the peer's CONNECT tunnel lost its TCP connection (Envoy's ConnectError).
+    if (code === ErrorCode.CONNECT_ERROR) return { reason: 'ConnectError', details: 'http2.remote_reset' };
     return { reason: 'RemoteReset', details: 'http2.remote_reset' };
   }
 }

@@ -8,10 +8,12 @@
  * (setOutputBlocked), the batch is held and no DATA is scheduled; frames held count toward the
  * outbound flood limits (protections.ts). After a failure only its GOAWAY goes out.
  */
-import { CLIENT_PREFACE, DEFAULT_SETTINGS, Flag, FrameType, SettingId, settingsToEntries } from './frame.js';
+import { CLIENT_PREFACE, DEFAULT_SETTINGS, FRAME_HEADER_LENGTH, Flag, FrameType, SettingId, settingsToEntries } from './frame.js';
 import type { Http2Settings, SettingsEntry } from './frame.js';
 import { FrameReader, HeaderBlockAssembler } from './frame-reader.js';
-import { encodeGoaway, encodeHeaders, encodeRstStream, encodeSettings, encodeWindowUpdate } from './frame-writer.js';
+import {
+  encodeGoaway, encodeHeaders, encodeRstStream, encodeSettings, encodeWindowUpdate, writeFrameHeader,
+} from './frame-writer.js';
 import { DEFAULT_INITIAL_WINDOW_SIZE, RecvWindow, SendWindow } from './flow-control.js';
 import { HEADER_FIELD_OVERHEAD, HpackDecoder, HpackEncoder } from './hpack.js';
 import type { HeaderList } from './hpack.js';
@@ -208,12 +210,19 @@ export abstract class SessionCore {
   }
 
   protected emitHeaders(streamId: number, headers: HeaderList, endStream: boolean, neverIndexed?: ReadonlySet<string>): void {
-    const block = this.hpackOut.encode(headers, neverIndexed);
-    const buf = encodeHeaders(streamId, block, { endStream, maxFrameSize: this.remote.maxFrameSize });
+    // The block is encoded behind room for the frame header: one copy when it fits one frame.
+    const encoded = this.hpackOut.encodeReserving(headers, neverIndexed, FRAME_HEADER_LENGTH);
+    const length = encoded.length - FRAME_HEADER_LENGTH;
+    const flags = (endStream ? Flag.END_STREAM : 0) | Flag.END_HEADERS;
+    let buf: Buffer;
+    if (length <= this.remote.maxFrameSize) {
+      writeFrameHeader(encoded, 0, length, FrameType.HEADERS, flags, streamId);
+      buf = encoded;
+    } else {
+      buf = encodeHeaders(streamId, encoded.subarray(FRAME_HEADER_LENGTH), { endStream, maxFrameSize: this.remote.maxFrameSize });
+    }
     this.emit(buf, false, false);
-    this.callbacks.onFrameSend?.(
-      FrameType.HEADERS, streamId, (endStream ? Flag.END_STREAM : 0) | Flag.END_HEADERS, block.length, 0,
-    );
+    this.callbacks.onFrameSend?.(FrameType.HEADERS, streamId, flags, length, 0);
   }
 
   protected queueSettings(entries: SettingsEntry[]): void {

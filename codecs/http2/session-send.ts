@@ -3,7 +3,9 @@
  * they share): HEADERS go out at once; bodies queue per stream and are sent in frames no larger
  * than the peer's SETTINGS_MAX_FRAME_SIZE and both flow-control windows, one frame per stream per
  * round so that streams share the connection window fairly. Payload slices are moved, never
- * copied. Trailers follow the body. Pure: no sockets, no timers.
+ * copied. Trailers follow the body. With `deferData` (the codec connections set it) bodies and
+ * trailers are framed when the owner calls sendPending(), once per loop turn, instead of at each
+ * submit. Pure: no sockets, no timers.
  */
 import type { BufferInstance } from '../../src/api/buffer.js';
 import { BufferChain } from '../../src/common/buffer-chain.js';
@@ -23,6 +25,12 @@ const EMPTY_LIST: HeaderList = [];
 export type SubmitRequestResult = number | { readonly error: 'terminated' | 'goaway' | 'ids_exhausted' };
 
 export abstract class SessionSender extends SessionCore {
+  /**
+   * Set by the owner: bodies and trailers are framed when it calls sendPending() (once per loop
+   * turn) instead of at each submit, so that a body and the END_STREAM that follows it in the
+   * same turn leave in one DATA frame. onDataPending tells the owner there is something to send.
+   */
+  deferData = false;
   private scheduling = false;
   private rescheduleWanted = false;
   private readonly scratch = new BufferChain();
@@ -77,8 +85,7 @@ export abstract class SessionSender extends SessionCore {
     }
     if (endStream) s.outEnd = true;
     this.enqueue(s);
-    this.scheduleData();
-    this.flushIfIdle();
+    this.dataQueued();
     return true;
   }
 
@@ -90,8 +97,7 @@ export abstract class SessionSender extends SessionCore {
     s.outTrailers = trailers.length === 0 ? EMPTY_LIST : trailers;
     s.outTrailersNeverIndexed = neverIndexed;
     this.enqueue(s);
-    this.scheduleData();
-    this.flushIfIdle();
+    this.dataQueued();
     return true;
   }
 
@@ -99,6 +105,13 @@ export abstract class SessionSender extends SessionCore {
   submitRstStream(streamId: number, code: number): boolean {
     const s = this.store.get(streamId);
     if (s === undefined || this.failure !== undefined) return false;
+    // What was submitted before the reset goes first, as it would have without deferData (only
+    // what waits for flow-control window is dropped).
+    if (this.deferData && s.queued) this.scheduleData();
+    if (this.store.get(streamId) !== s) {
+      this.flushIfIdle();
+      return true;
+    }
     this.resetStream(s, code, 'local_reset');
     this.flushIfIdle();
     return true;
@@ -184,6 +197,22 @@ export abstract class SessionSender extends SessionCore {
   }
 
   // ---- DATA scheduling ----
+
+  /** Frames what bodies and trailers the windows allow now, and sends (see deferData). */
+  sendPending(): void {
+    if (this.failure !== undefined) return;
+    this.scheduleData();
+    this.flushIfIdle();
+  }
+
+  private dataQueued(): void {
+    if (this.deferData) {
+      this.callbacks.onDataPending?.();
+      return;
+    }
+    this.scheduleData();
+    this.flushIfIdle();
+  }
 
   private enqueue(s: SessionStream): void {
     if (s.queued) return;

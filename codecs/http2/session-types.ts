@@ -89,6 +89,8 @@ export interface SessionCallbacks {
   onInvalidFrame?(streamId: number, code: number, message: string): void;
   /** The session failed (after the GOAWAY, if any, was queued). */
   onError?(failure: SessionFailure): void;
+  /** With deferData: a body or trailers were queued; call sendPending() before the turn ends. */
+  onDataPending?(): void;
 }
 
 /** Stream record of the session. */

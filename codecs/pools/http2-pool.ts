@@ -91,6 +91,7 @@ export class Http2ActiveClient extends HttpActiveClient {
       case 'LocalRefusedStreamReset':
       case 'RemoteRefusedStreamReset':
       case 'Overflow':
+      case 'ConnectError':
         break;
     }
   }

@@ -79,6 +79,11 @@ function nonEmpty(s: string | undefined): string | undefined {
   return s === '' ? undefined : s;
 }
 
+/** Whole milliseconds from `from` to `to` (truncated, as Envoy's duration operators); unset if either is. */
+function millisBetween(from: number | undefined, to: number | undefined): number | undefined {
+  return from === undefined || to === undefined ? undefined : Math.floor(to - from);
+}
+
 /** Operators without an argument. */
 const PLAIN: Readonly<Record<string, CommandOperator>> = {
   PROTOCOL: (i) => i.protocol,
@@ -88,7 +93,16 @@ const PLAIN: Readonly<Record<string, CommandOperator>> = {
   RESPONSE_FLAGS: (i) => responseFlagsString(i.responseFlags),
   BYTES_RECEIVED: (i) => i.bytesReceived,
   BYTES_SENT: (i) => i.bytesSent,
-  DURATION: (i) => (i.endMonotonic === undefined ? undefined : Math.floor(i.endMonotonic - i.startMonotonic)),
+  DURATION: (i) => millisBetween(i.startMonotonic, i.endMonotonic),
+  // From the start to the last byte of the request received from the downstream.
+  REQUEST_DURATION: (i) => millisBetween(i.startMonotonic, i.lastDownstreamRxMonotonic),
+  // From the start to the first byte of the response received from the upstream.
+  RESPONSE_DURATION: (i) => millisBetween(i.startMonotonic, i.firstUpstreamRxMonotonic),
+  // From the first byte received from the upstream to the last byte sent downstream.
+  RESPONSE_TX_DURATION: (i) => millisBetween(i.firstUpstreamRxMonotonic, i.lastDownstreamTxMonotonic),
+  // Envoy prints 0 when the stream has no downstream connection id.
+  CONNECTION_ID: (i) => i.connectionId ?? 0,
+  REQUESTED_SERVER_NAME: (i) => nonEmpty(i.requestedServerName),
   UPSTREAM_HOST: (i) => withPort(i.upstreamHost),
   UPSTREAM_REMOTE_ADDRESS: (i) => withPort(i.upstreamHost),
   UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: (i) => withoutPort(i.upstreamHost),

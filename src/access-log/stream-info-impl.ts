@@ -25,6 +25,11 @@ export class StreamInfoImpl implements StreamInfo {
   responseHeaders: ResponseHeaderMap | undefined = undefined;
   endMonotonic: number | undefined = undefined;
   upstreamTransportFailureReason = '';
+  connectionId: number | undefined = undefined;
+  requestedServerName = '';
+  lastDownstreamRxMonotonic: number | undefined = undefined;
+  firstUpstreamRxMonotonic: number | undefined = undefined;
+  lastDownstreamTxMonotonic: number | undefined = undefined;
 
   constructor(dispatcher: Pick<Dispatcher, 'systemTime' | 'approximateMonotonicTime'>) {
     this.startTime = dispatcher.systemTime();

@@ -13,6 +13,19 @@ export interface DrainDecision {
   addOnDrainCloseCb(cb: () => void): () => void;
 }
 
+/** A server lifecycle stage (Envoy's ServerLifecycleNotifier::Stage). */
+export type ServerLifecycleStage = 'ShutdownExit';
+
+/**
+ * Envoy's ServerLifecycleNotifier: work a filter asks the server to run at a stage of its life.
+ * At ShutdownExit (the connections are closed, the process is about to exit) the server runs every
+ * callback and waits for the promises they return, within a grace period (e.g. flushing access logs).
+ */
+export interface ServerLifecycleNotifier {
+  /** Registers `cb` for `stage`; returns a function that unregisters it. */
+  registerCallback(stage: ServerLifecycleStage, cb: () => Promise<void> | void): () => void;
+}
+
 /** What a filter factory may use when it builds a filter from config. */
 export interface FactoryContext {
   readonly clusterManager: ClusterManager;
@@ -23,6 +36,7 @@ export interface FactoryContext {
   readonly dispatcher: Dispatcher;
   readonly logger: Logger;
   readonly drainDecision: DrainDecision;
+  readonly lifecycleNotifier: ServerLifecycleNotifier;
   readonly listenerName: string;
   /** The HTTP filter factories, by Envoy name, for the HTTP connection manager. */
   httpFilterFactory(name: string): NamedHttpFilterConfigFactory | undefined;

@@ -40,7 +40,12 @@ export type StreamResetReason =
   | 'ConnectTimeout'
   | 'Overflow'
   | 'ProtocolError'
-  | 'OverloadManager';
+  | 'OverloadManager'
+  /**
+   * A CONNECT tunnel's TCP connection failed (RFC 9113 §8.5): HTTP/2 sends (or received)
+   * RST_STREAM CONNECT_ERROR; HTTP/1 closes the connection.
+   */
+  | 'ConnectError';
 
 /** Why a codec's dispatch stopped. Errors are values, never exceptions. */
 export type CodecStatus =

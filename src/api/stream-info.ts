@@ -39,4 +39,17 @@ export interface StreamInfo {
   /** Monotonic ms when the last downstream byte was sent (for %DURATION%). */
   endMonotonic: number | undefined;
   upstreamTransportFailureReason: string;
+  /** The downstream connection's id (%CONNECTION_ID%); undefined when there is none. */
+  connectionId: number | undefined;
+  /** The SNI the downstream client sent (%REQUESTED_SERVER_NAME%); '' when none. */
+  requestedServerName: string;
+  /** Monotonic ms when the last byte of the downstream request was received (%REQUEST_DURATION%). */
+  lastDownstreamRxMonotonic: number | undefined;
+  /** Monotonic ms when the first byte of the upstream response arrived, of the last attempt (%RESPONSE_DURATION%). */
+  firstUpstreamRxMonotonic: number | undefined;
+  /**
+   * Monotonic ms when the last byte of the response was sent downstream (%RESPONSE_TX_DURATION%);
+   * unlike endMonotonic it stays unset when the stream ended without a complete response.
+   */
+  lastDownstreamTxMonotonic: number | undefined;
 }

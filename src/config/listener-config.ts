@@ -101,14 +101,40 @@ const filterChainMatchSchema = strictObject({
     'source_prefix_ranges',
     'source_ports',
   ]),
-}).transform(
-  (m): FilterChainMatchConfig => ({
+}).transform((m, ctx): FilterChainMatchConfig => {
+  m.server_names.forEach((name, i) => {
+    // Envoy: "partial wildcards are not supported in server_names"; only a leading `*.` label matches.
+    if (name.includes('*') && !isWildcardServerName(name)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['server_names', i],
+        message: `partial wildcard "${name}" is not supported: a wildcard must be a whole leading label, as in "*.example.com"`,
+      });
+    }
+  });
+  duplicateEntries(m.server_names.map((n) => n.toLowerCase()), 'server_names', 'server name', ctx);
+  duplicateEntries(m.application_protocols, 'application_protocols', 'application protocol', ctx);
+  return {
     serverNames: m.server_names,
     applicationProtocols: m.application_protocols,
     destinationPort: m.destination_port,
     transportProtocol: m.transport_protocol ?? '',
-  }),
-);
+  };
+});
+
+/** `*.suffix` with no other `*` (Envoy's isWildcardServerName; a second `*` could never match). */
+function isWildcardServerName(name: string): boolean {
+  return name.startsWith('*.') && name.length > 2 && !name.includes('*', 1);
+}
+
+/** A value listed twice in one match list is an overlap with itself (Envoy rejects it). */
+function duplicateEntries(values: readonly string[], field: string, what: string, ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  values.forEach((v, i) => {
+    if (seen.has(v)) ctx.addIssue({ code: 'custom', path: [field, i], message: `duplicate ${what} "${v}"` });
+    seen.add(v);
+  });
+}
 
 const EMPTY_MATCH: FilterChainMatchConfig = { serverNames: [], applicationProtocols: [], destinationPort: undefined, transportProtocol: '' };
 
@@ -133,11 +159,35 @@ const filterChainSchema = strictObject({
 /** The filter-chain match as a comparable key (Envoy rejects two chains with the same match). */
 export function matchKey(m: FilterChainMatchConfig): string {
   return JSON.stringify([
-    [...m.serverNames].sort(),
+    m.serverNames.map((n) => n.toLowerCase()).sort(),
     [...m.applicationProtocols].sort(),
     m.destinationPort ?? 0,
     m.transportProtocol,
   ]);
+}
+
+/** Two values of a list criterion meet: both unset, or both listing one value. */
+function listsMeet(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length === 0 || b.length === 0) return a.length === b.length;
+  return a.some((v) => b.includes(v));
+}
+
+/**
+ * True when some connection would match both chains on every criterion, with neither more
+ * specific (Envoy's filter-chain tree would put both on one leaf: "multiple filter chains with
+ * overlapping matching rules are defined"). An unset criterion is a value of its own, so an unset
+ * and a set one do not overlap: the set one is more specific.
+ */
+export function matchesOverlap(a: FilterChainMatchConfig, b: FilterChainMatchConfig): boolean {
+  return (
+    a.destinationPort === b.destinationPort &&
+    a.transportProtocol === b.transportProtocol &&
+    listsMeet(
+      a.serverNames.map((n) => n.toLowerCase()),
+      b.serverNames.map((n) => n.toLowerCase()),
+    ) &&
+    listsMeet(a.applicationProtocols, b.applicationProtocols)
+  );
 }
 
 export const listenerSchema = strictObject({
@@ -188,8 +238,17 @@ export const listenerSchema = strictObject({
         path: ['filter_chains', i, 'filter_chain_match'],
         message: `same matching rules as filter_chains[${first}]`,
       });
-    } else {
-      seen.set(key, i);
+      return;
+    }
+    seen.set(key, i);
+    // Not identical, but listing a common value in every criterion: as ambiguous.
+    const other = l.filter_chains.findIndex((o, j) => j < i && matchesOverlap(o.match, c.match));
+    if (other !== -1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['filter_chains', i, 'filter_chain_match'],
+        message: `matching rules overlap with filter_chains[${other}] (a connection could match both)`,
+      });
     }
   });
   return {

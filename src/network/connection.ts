@@ -31,8 +31,11 @@ export * from './connection-options.js';
 
 type DelayedCloseState = 'None' | 'CloseAfterFlush' | 'CloseAfterFlushAndWait';
 
-/** Corked writes of one turn are sent as soon as they reach this size (Node's default highWaterMark). */
-const CORK_FLUSH_BYTES = 16 * 1024;
+/**
+ * Writes of one turn are gathered up to this size (Node's default highWaterMark), then sent; a
+ * batch this small is copied into one Buffer, which costs less than a vectored write.
+ */
+const BATCH_FLUSH_BYTES = 16 * 1024;
 
 /**
  * Envoy's Network::ConnectionImpl over a Node socket.
@@ -42,13 +45,13 @@ const CORK_FLUSH_BYTES = 16 * 1024;
  * are enabled again. The filter chain runs on every chunk while the consumer wants data. A remote
  * FIN is an end of stream with half-close enabled, else a RemoteClose.
  *
- * Write: write() runs the write filters and hands the slices to the socket, which stays corked
- * until the current callback returns (one process.nextTick) or holds 16 KiB: the small writes of
- * one turn, e.g. a response head and its body, go out in one writev, as Envoy's write buffer is
- * flushed once per event loop iteration. A close flushes the cork first. The write buffer is what
- * we hold (while connecting) plus the socket's writableLength; it crossing the limit raises
- * onAboveWriteBufferHighWatermark, and it falling to half of it after that raises
- * onBelowWriteBufferLowWatermark.
+ * Write: write() runs the write filters and gathers the slices (by reference) until the current
+ * callback returns (one process.nextTick) or 16 KiB are gathered; then they go to the socket in
+ * one write: the small writes of one turn, e.g. a response head and its body, leave in one
+ * syscall, as Envoy's write buffer is flushed once per event loop iteration. A close or FIN flushes
+ * the batch first. The write buffer is what we hold (the batch, and writes made while connecting)
+ * plus the socket's writableLength; it crossing the limit raises onAboveWriteBufferHighWatermark,
+ * and it falling to half of it after that raises onBelowWriteBufferLowWatermark.
  *
  * Close: NoFlush destroys now, Abort resets (RST); FlushWrite ends the socket after what is queued
  * and closes once it is flushed; FlushWriteAndDelay also waits, after the flush, up to the delayed
@@ -80,8 +83,9 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
   private limit: number;
   private writeAboveHigh = false;
   private dispatchScheduled = false;
-  /** The socket is corked until the uncork posted with process.nextTick runs. */
-  private corked = false;
+  /** Writes of this turn not yet handed to the socket (see writeToSocket). */
+  private readonly batch = new BufferChain();
+  private flushScheduled = false;
   protected noDelayEnabled: boolean;
   private readonly byteStats = { rxBytes: 0, txBytes: 0 };
   private remoteAddr: Address = UNKNOWN_ADDRESS;
@@ -158,8 +162,8 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
       return;
     }
     const wait = type === 'FlushWriteAndDelay' && this.delayedCloseTimeoutMs > 0;
-    // Flush the cork first: only what the kernel did not take is left to wait for.
-    this.uncorkSocket();
+    // Flush the batch first: only what the kernel did not take is left to wait for.
+    this.flushBatch();
     if (this.delayedCloseState !== 'None') {
       // Already closing: only the kind of close changes (Envoy does the same).
       this.delayedCloseState = wait ? 'CloseAfterFlushAndWait' : 'CloseAfterFlush';
@@ -286,7 +290,8 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
 
   /** Bytes written but not yet taken by the kernel: ours plus the socket's. */
   bufferedWriteBytes(): number {
-    return this.pendingWrite.length + (this.socket !== undefined ? this.socket.writableLength : 0);
+    const socketBytes = this.socket !== undefined ? this.socket.writableLength : 0;
+    return this.pendingWrite.length + this.batch.length + socketBytes;
   }
 
   protected attachSocket(socket: net.Socket, readyEvent: string | undefined): void {
@@ -340,13 +345,14 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
     const s = this.socket;
     if (s !== undefined && !s.destroyed) {
       // What this turn wrote reaches the kernel before the close, as if written at once.
-      if (!abort) this.uncorkSocket();
+      if (!abort) this.flushBatch();
       if (abort && !(s instanceof TLSSocket)) s.resetAndDestroy();
       else s.destroy(); // Node can only RST a plain TCP handle.
     }
     // Drop what is held; the watermark callbacks see a Closed connection and do nothing.
     this.readBuf.clear();
     this.pendingWrite.clear();
+    this.batch.clear();
     this.zeroBufferedGauges();
     this.raiseConnectionEvent(event);
   }
@@ -375,31 +381,47 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
   }
 
   /**
-   * Hands every slice to the socket by reference, then drains `data`. The socket is corked until
-   * the current callback returns, so what one turn writes leaves in one write(v) syscall.
+   * Takes every slice of `data` by reference into this turn's batch, which is flushed when the
+   * current callback returns, or at once when it holds 16 KiB.
    */
   private writeToSocket(data: BufferInstance): void {
-    const s = this.socket!;
-    if (!this.corked) {
-      this.corked = true;
-      s.cork();
-      process.nextTick(this.uncorkSocket);
+    const batch = this.batch;
+    batch.move(data);
+    if (batch.length >= BATCH_FLUSH_BYTES) {
+      this.flushBatch();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushBatch);
     }
-    const slices = data.slices();
-    const last = slices.length - 1;
-    for (let i = 0; i < last; i++) s.write(slices[i]!);
-    s.write(slices[last]!, this.onWriteComplete);
-    data.drain(data.length);
-    // Bulk data goes to the kernel at once: the cork is for gathering small pieces.
-    if (s.writableLength >= CORK_FLUSH_BYTES) this.uncorkSocket();
   }
 
-  /** Sends what the socket holds corked (end() and destroy() would otherwise come first). */
-  private readonly uncorkSocket = (): void => {
-    if (!this.corked) return;
-    this.corked = false;
+  /**
+   * Hands the batch to the socket: one slice as it is, a small batch copied into one Buffer, a
+   * large one slice by slice under cork (one writev). Before end() and destroy(), which would
+   * otherwise come first.
+   */
+  private readonly flushBatch = (): void => {
+    this.flushScheduled = false;
+    const batch = this.batch;
+    const n = batch.length;
+    if (n === 0) return;
     const s = this.socket;
-    if (s !== undefined && !s.destroyed) s.uncork();
+    if (s === undefined || s.destroyed) {
+      batch.drain(n);
+      return;
+    }
+    const count = batch.sliceCount();
+    if (count === 1 || n < BATCH_FLUSH_BYTES) {
+      s.write(batch.toBuffer(), this.onWriteComplete);
+    } else {
+      const slices = batch.slices();
+      const last = count - 1;
+      s.cork();
+      for (let i = 0; i < last; i++) s.write(slices[i]!);
+      s.write(slices[last]!, this.onWriteComplete);
+      s.uncork();
+    }
+    batch.drain(n);
   };
 
   private consumerWantsToRead(): boolean {
@@ -524,6 +546,7 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
   private sendFin(): void {
     if (this.finSent) return;
     this.finSent = true;
+    this.flushBatch();
     this.socket!.end();
   }
 

@@ -6,7 +6,7 @@
  * It also counts the connections of all its listeners, so that a drain can wait for them.
  */
 import type { Dispatcher } from '../api/dispatcher.js';
-import type { DrainDecision, FactoryContext } from '../api/filter-config.js';
+import type { DrainDecision, FactoryContext, ServerLifecycleNotifier } from '../api/filter-config.js';
 import type { Logger } from '../api/logger.js';
 import type { Address, Connection, ConnectionCloseType, ConnectionEvent, NetworkFilterFactoryCb } from '../api/network.js';
 import type { Scope } from '../api/stats.js';
@@ -27,6 +27,8 @@ export interface ListenerManagerDeps {
   readonly registry: FilterRegistry;
   readonly logger: Logger;
   readonly drainDecision: DrainDecision;
+  /** Where filters register their shutdown work (access log flushes). */
+  readonly lifecycleNotifier: ServerLifecycleNotifier;
 }
 
 /** What /listeners shows of a listener. */
@@ -79,6 +81,7 @@ export class ListenerManager {
         dispatcher: deps.dispatcher,
         logger,
         drainDecision: l.drainType === 'MODIFY_ONLY' ? NEVER_DRAIN : deps.drainDecision,
+        lifecycleNotifier: deps.lifecycleNotifier,
         listenerName: l.name,
         httpFilterFactory: (name) => deps.registry.httpFilterFactory(name),
       };

@@ -5,7 +5,8 @@
  *   start()    admin, then every listener; state INITIALIZING -> LIVE
  *   drain()    stop accepting, tell filters to drain (DrainDecision), wait for the active
  *              connections up to the drain time; state DRAINING
- *   shutdown() close what is left (connections, upstream pools, admin); idempotent
+ *   shutdown() close what is left (connections, upstream pools), run the ShutdownExit callbacks
+ *              (access log flushes), stop admin; idempotent
  *
  * It never imports codecs/ or filters/: the filter registry and the HTTP pool factory come in from
  * main.ts.
@@ -27,6 +28,7 @@ import { StatsStore } from '../stats/store.js';
 import { ClusterManagerImpl } from '../upstream/cluster-manager.js';
 import type { CircuitBreakerThresholds, ClusterOptions } from '../upstream/cluster-options.js';
 import { DrainManager } from './drain-manager.js';
+import { LifecycleNotifier } from './lifecycle-notifier.js';
 import { ListenerManager } from './listener-manager.js';
 
 export interface ServerConfig {
@@ -49,6 +51,9 @@ export interface ServerConfig {
 
 /** Upstream connections may take this long to close on shutdown before we stop waiting. */
 const UPSTREAM_SHUTDOWN_GRACE_MS = 2000;
+
+/** ShutdownExit callbacks (access log flushes) may take this long before we stop waiting. */
+const SHUTDOWN_EXIT_GRACE_MS = 5000;
 
 /** Envoy's `server.state` gauge values. */
 const STATE_GAUGE: Record<ServerState, number> = { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 };
@@ -100,6 +105,8 @@ export class Server {
   readonly stats = new StatsStore();
   readonly clusterManager: ClusterManagerImpl;
   readonly drainManager = new DrainManager();
+  /** Filters' shutdown work (Envoy's ServerLifecycleNotifier), run by shutdown(). */
+  readonly lifecycleNotifier = new LifecycleNotifier();
   readonly listenerManager: ListenerManager;
   readonly admin: AdminServer | undefined;
   private readonly logger: Logger;
@@ -127,6 +134,7 @@ export class Server {
       registry: config.registry,
       logger: config.logger,
       drainDecision: this.drainManager,
+      lifecycleNotifier: this.lifecycleNotifier,
     });
     this.admin = bootstrap.admin === undefined ? undefined : this.createAdmin(bootstrap.admin.address);
     this.stats.gauge('server.concurrency').set(1);
@@ -210,6 +218,9 @@ export class Server {
     ]);
     clearTimeout(timer);
     if (!upstreamClosed) this.logger.warn('upstream connections did not close in time');
+    // After the connections closed (their streams' access log entries are queued by now): flush.
+    const exited = await this.lifecycleNotifier.runStage('ShutdownExit', SHUTDOWN_EXIT_GRACE_MS, this.logger);
+    if (!exited) this.logger.warn('shutdown callbacks (access log flushes) did not finish in time');
     await this.admin?.stop();
   }
 

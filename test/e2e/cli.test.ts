@@ -249,21 +249,18 @@ function listenOn(server: Server | ReturnType<typeof createTcpServer>): Promise<
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
-function proxyConfig(originPort: number): string {
+/** A bootstrap with an admin listener, one listener `name` running `filters` (YAML list items), and cluster "origin". */
+function serveConfig(name: string, filters: string, originPort: number): string {
   return `
 admin:
   address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
 static_resources:
   listeners:
-  - name: proxy
+  - name: ${name}
     address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
     filter_chains:
     - filters:
-      - name: envoy.filters.network.tcp_proxy
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-          stat_prefix: e2e
-          cluster: origin
+${filters}
   clusters:
   - name: origin
     connect_timeout: 1s
@@ -273,17 +270,17 @@ static_resources:
 `;
 }
 
+function proxyConfig(originPort: number): string {
+  const filters = `      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: e2e
+          cluster: origin`;
+  return serveConfig('proxy', filters, originPort);
+}
+
 function httpProxyConfig(originPort: number): string {
-  return `
-admin:
-  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-static_resources:
-  listeners:
-  - name: http
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
+  const filters = `      - name: envoy.filters.network.http_connection_manager
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: e2e_http
@@ -294,14 +291,8 @@ static_resources:
               routes: [{ match: { prefix: "/" }, route: { cluster: origin } }]
           http_filters:
           - name: envoy.filters.http.router
-            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-  clusters:
-  - name: origin
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: origin
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${originPort} } } } }] }]
-`;
+            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }`;
+  return serveConfig('http', filters, originPort);
 }
 
 function portOf(address: string): number {
@@ -497,4 +488,47 @@ describe('the embedded default config', () => {
     s.proc.kill('SIGINT');
     expect(await s.exitWithin(5000)).toBe(0);
   });
+});
+
+describe('access logs at exit', () => {
+  it('the last entries are in the file after SIGTERM, including the request the shutdown cut', async () => {
+    // The origin answers /done at once and never answers /hang.
+    const origin = createServer((req, res) => {
+      if (req.url !== '/hang') res.end('done\n');
+    });
+    const originPort = await listenOn(origin);
+    const logPath = join(dir, 'exit-access.log');
+    const format = '%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %CONNECTION_ID% %REQUEST_DURATION% %RESPONSE_DURATION% %RESPONSE_TX_DURATION%\\n';
+    const yaml = httpProxyConfig(originPort).replace(
+      '          http_filters:',
+      `          access_log:\n          - name: envoy.access_loggers.file\n            typed_config: { path: "${logPath}", log_format: { text_format: "${format}" } }\n          http_filters:`,
+    );
+    try {
+      const s = startSluice(['-c', file('access-log-exit.yaml', yaml), '--drain-time-s', '0']);
+      const started = await s.waitFor('sluice started');
+      const port = portOf((started['listeners'] as { address: string }[])[0]!.address);
+      expect(await httpGet(port, '/done')).toEqual({ status: 200, body: 'done\n' });
+      const hung = request({ host: '127.0.0.1', port, path: '/hang', agent: false });
+      hung.on('error', () => {});
+      hung.end();
+      // Wait until the request reached the origin, then stop sluice while it is in flight.
+      const adminPort = portOf(started['admin'] as string);
+      const deadline = Date.now() + 5000;
+      while ((await httpGet(adminPort, '/stats?filter=^http\\.e2e_http\\.downstream_rq_active$')).body !== 'http.e2e_http.downstream_rq_active: 1\n') {
+        if (Date.now() > deadline) throw new Error('the /hang request never became active');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      s.proc.kill('SIGTERM');
+      expect(await s.exitWithin(10_000)).toBe(0);
+      const lines = readFileSync(logPath, 'utf8').split('\n');
+      expect(lines).toHaveLength(3);
+      expect(lines[0]).toMatch(/^\/done 200 - \d+ \d+ \d+ \d+$/);
+      // Cut by the shutdown before any response: code 0, no response durations (as Envoy, no flag).
+      expect(lines[1]).toMatch(/^\/hang 0 - \d+ \d+ - -$/);
+      expect(lines[2]).toBe('');
+    } finally {
+      origin.closeAllConnections();
+      origin.close();
+    }
+  }, 30_000);
 });

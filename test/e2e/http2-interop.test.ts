@@ -138,6 +138,40 @@ describe("Node's http2 client: 1000 multiplexed requests on one connection", () 
   });
 });
 
+describe('a client that goes away with streams in flight', () => {
+  it('leaves nothing counted in the codec once its connection is gone', async () => {
+    const proxy = await proxyTo(origin.port);
+    const session = await connect(proxy.port);
+    try {
+      resetOriginCounts();
+      const pending = Array.from({ length: 20 }, (_, i) => get(session, `/r/${i}`).catch(() => undefined));
+      // Every stream open in sluice (their requests at the origin), then the client vanishes.
+      await withTimeout(
+        (async () => {
+          while (proxy.gauge('http2.streams_active') < 20) await new Promise((r) => setTimeout(r, 1));
+        })(),
+        5000,
+        '20 streams active',
+      );
+      session.destroy();
+      await Promise.all(pending);
+      await withTimeout(
+        (async () => {
+          while (proxy.gauge('http.e2e.downstream_cx_active') > 0) await new Promise((r) => setTimeout(r, 5));
+        })(),
+        5000,
+        'the connection closed in sluice',
+      );
+      expect(proxy.gauge('http2.streams_active')).toBe(0);
+      expect(proxy.gauge('http2.pending_send_bytes')).toBe(0);
+      expect(proxy.gauge('http2.pending_recv_bytes')).toBe(0);
+    } finally {
+      session.destroy();
+      await proxy.close();
+    }
+  });
+});
+
 describe('curl, nghttp and h2load', () => {
   let echo: EchoOrigin;
   let proxy: HttpProxy;

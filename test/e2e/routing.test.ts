@@ -29,6 +29,11 @@ function echoed(body: Buffer): EchoedRequest {
   return JSON.parse(body.toString()) as EchoedRequest;
 }
 
+/** A route_config of one virtual host, "all", for every domain, with `routes`. */
+function allDomains(routes: unknown[]): unknown {
+  return { virtual_hosts: [{ name: 'all', domains: ['*'], routes }] };
+}
+
 /** A route to `cluster` that tags the request with `x-route: <name>`. */
 function tagged(name: string, match: Record<string, unknown>, cluster = 'backend'): unknown {
   return {
@@ -104,29 +109,21 @@ describe('route matching', () => {
     const o = await origin();
     const p = await proxy({
       clusters: { backend: o.port },
-      routeConfig: {
-        virtual_hosts: [
-          {
-            name: 'all',
-            domains: ['*'],
-            routes: [
-              tagged('exact-path', { path: '/exact' }),
-              tagged('regex', { safe_regex: { regex: '/items/[0-9]+' } }),
-              tagged('header', { prefix: '/h', headers: [{ name: 'x-flavor', string_match: { exact: 'mint' } }] }),
-              tagged('header-present', { prefix: '/h', headers: [{ name: 'x-flavor', present_match: true }] }),
-              tagged('header-regex-inverted', {
-                prefix: '/inv',
-                headers: [{ name: 'x-env', string_match: { safe_regex: { regex: 'prod|staging' } }, invert_match: true }],
-              }),
-              tagged('query', { prefix: '/q', query_parameters: [{ name: 'debug', string_match: { exact: '1' } }] }),
-              tagged('query-present', { prefix: '/q', query_parameters: [{ name: 'trace', present_match: true }] }),
-              tagged('case-insensitive', { prefix: '/CaSe/', case_sensitive: false }),
-              tagged('case-sensitive', { prefix: '/Strict/' }),
-              tagged('fallback', { prefix: '/' }),
-            ],
-          },
-        ],
-      },
+      routeConfig: allDomains([
+        tagged('exact-path', { path: '/exact' }),
+        tagged('regex', { safe_regex: { regex: '/items/[0-9]+' } }),
+        tagged('header', { prefix: '/h', headers: [{ name: 'x-flavor', string_match: { exact: 'mint' } }] }),
+        tagged('header-present', { prefix: '/h', headers: [{ name: 'x-flavor', present_match: true }] }),
+        tagged('header-regex-inverted', {
+          prefix: '/inv',
+          headers: [{ name: 'x-env', string_match: { safe_regex: { regex: 'prod|staging' } }, invert_match: true }],
+        }),
+        tagged('query', { prefix: '/q', query_parameters: [{ name: 'debug', string_match: { exact: '1' } }] }),
+        tagged('query-present', { prefix: '/q', query_parameters: [{ name: 'trace', present_match: true }] }),
+        tagged('case-insensitive', { prefix: '/CaSe/', case_sensitive: false }),
+        tagged('case-sensitive', { prefix: '/Strict/' }),
+        tagged('fallback', { prefix: '/' }),
+      ]),
     });
     const cases: Array<[string, Record<string, string>, string]> = [
       ['/exact', {}, 'exact-path'],
@@ -171,27 +168,19 @@ describe('weighted clusters', () => {
     const b = await origin();
     const p = await proxy({
       clusters: { a: a.port, b: b.port },
-      routeConfig: {
-        virtual_hosts: [
-          {
-            name: 'all',
-            domains: ['*'],
-            routes: [
-              {
-                match: { prefix: '/' },
-                route: {
-                  weighted_clusters: {
-                    clusters: [
-                      { name: 'a', weight: 80, request_headers_to_add: [{ header: { key: 'x-picked', value: 'a' } }] },
-                      { name: 'b', weight: 20, request_headers_to_add: [{ header: { key: 'x-picked', value: 'b' } }] },
-                    ],
-                  },
-                },
-              },
-            ],
+      routeConfig: allDomains([
+        {
+          match: { prefix: '/' },
+          route: {
+            weighted_clusters: {
+              clusters: [
+                { name: 'a', weight: 80, request_headers_to_add: [{ header: { key: 'x-picked', value: 'a' } }] },
+                { name: 'b', weight: 20, request_headers_to_add: [{ header: { key: 'x-picked', value: 'b' } }] },
+              ],
+            },
           },
-        ],
-      },
+        },
+      ]),
     });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
     cleanups.push(() => agent.destroy());
@@ -231,18 +220,10 @@ describe('rewrites', () => {
     cleanups.push(() => log.remove());
     const p = await proxy({
       clusters: { backend: o.port },
-      routeConfig: {
-        virtual_hosts: [
-          {
-            name: 'all',
-            domains: ['*'],
-            routes: [
-              { match: { prefix: '/old/' }, route: { cluster: 'backend', prefix_rewrite: '/new/' } },
-              { match: { prefix: '/api' }, route: { cluster: 'backend', prefix_rewrite: '/' } },
-            ],
-          },
-        ],
-      },
+      routeConfig: allDomains([
+        { match: { prefix: '/old/' }, route: { cluster: 'backend', prefix_rewrite: '/new/' } },
+        { match: { prefix: '/api' }, route: { cluster: 'backend', prefix_rewrite: '/' } },
+      ]),
       hcm: { access_log: log.config() },
     });
     const res = await request(p.port, { path: '/old/thing?x=1' });
@@ -261,20 +242,12 @@ describe('rewrites', () => {
     const o = await origin();
     const p = await proxy({
       clusters: { backend: o.port },
-      routeConfig: {
-        virtual_hosts: [
-          {
-            name: 'all',
-            domains: ['*'],
-            routes: [
-              {
-                match: { prefix: '/users/' },
-                route: { cluster: 'backend', regex_rewrite: { pattern: { regex: '^/users/([0-9]+)/profile$' }, substitution: '/v2/profile/\\1' } },
-              },
-            ],
-          },
-        ],
-      },
+      routeConfig: allDomains([
+        {
+          match: { prefix: '/users/' },
+          route: { cluster: 'backend', regex_rewrite: { pattern: { regex: '^/users/([0-9]+)/profile$' }, substitution: '/v2/profile/\\1' } },
+        },
+      ]),
     });
     const seen = echoed((await request(p.port, { path: '/users/77/profile?full=1' })).body);
     expect(seen.url).toBe('/v2/profile/77?full=1');
@@ -286,21 +259,13 @@ describe('rewrites', () => {
     const p = await proxy({
       clusters: {},
       clusterConfigs: [clusterConfig('named', [o.port], {}, ['origin.internal']), clusterConfig('plain', [o.port])],
-      routeConfig: {
-        virtual_hosts: [
-          {
-            name: 'all',
-            domains: ['*'],
-            routes: [
-              { match: { prefix: '/literal' }, route: { cluster: 'plain', host_rewrite_literal: 'rewritten.example' } },
-              // No hostname on the endpoint: auto_host_rewrite leaves Host alone.
-              { match: { prefix: '/auto-plain' }, route: { cluster: 'plain', auto_host_rewrite: true } },
-              { match: { prefix: '/auto' }, route: { cluster: 'named', auto_host_rewrite: true } },
-              { match: { prefix: '/' }, route: { cluster: 'plain' } },
-            ],
-          },
-        ],
-      },
+      routeConfig: allDomains([
+        { match: { prefix: '/literal' }, route: { cluster: 'plain', host_rewrite_literal: 'rewritten.example' } },
+        // No hostname on the endpoint: auto_host_rewrite leaves Host alone.
+        { match: { prefix: '/auto-plain' }, route: { cluster: 'plain', auto_host_rewrite: true } },
+        { match: { prefix: '/auto' }, route: { cluster: 'named', auto_host_rewrite: true } },
+        { match: { prefix: '/' }, route: { cluster: 'plain' } },
+      ]),
     });
     const host = (path: string): Promise<string | undefined> =>
       request(p.port, { path, headers: { host: 'client.example' } }).then((r) => echoed(r.body).headers['host']);
@@ -316,21 +281,13 @@ describe('redirects and direct responses', () => {
     const o = await origin();
     const p = await proxy({
       clusters: { backend: o.port },
-      routeConfig: {
-        virtual_hosts: [
-          {
-            name: 'all',
-            domains: ['*'],
-            routes: [
-              { match: { prefix: '/moved' }, redirect: { path_redirect: '/new-home' } },
-              { match: { prefix: '/docs/' }, redirect: { prefix_rewrite: '/manual/', response_code: 'FOUND' } },
-              { match: { prefix: '/away' }, redirect: { host_redirect: 'other.example', response_code: 'TEMPORARY_REDIRECT' } },
-              { match: { prefix: '/secure' }, redirect: { https_redirect: true, response_code: 'PERMANENT_REDIRECT' } },
-              { match: { prefix: '/strip' }, redirect: { path_redirect: '/clean', strip_query: true, response_code: 'SEE_OTHER' } },
-            ],
-          },
-        ],
-      },
+      routeConfig: allDomains([
+        { match: { prefix: '/moved' }, redirect: { path_redirect: '/new-home' } },
+        { match: { prefix: '/docs/' }, redirect: { prefix_rewrite: '/manual/', response_code: 'FOUND' } },
+        { match: { prefix: '/away' }, redirect: { host_redirect: 'other.example', response_code: 'TEMPORARY_REDIRECT' } },
+        { match: { prefix: '/secure' }, redirect: { https_redirect: true, response_code: 'PERMANENT_REDIRECT' } },
+        { match: { prefix: '/strip' }, redirect: { path_redirect: '/clean', strip_query: true, response_code: 'SEE_OTHER' } },
+      ]),
     });
     const cases: Array<[string, number, string]> = [
       ['/moved?a=1', 301, 'http://site.test/new-home?a=1'],
@@ -352,19 +309,11 @@ describe('redirects and direct responses', () => {
     const o = await origin();
     const p = await proxy({
       clusters: { backend: o.port },
-      routeConfig: {
-        virtual_hosts: [
-          {
-            name: 'all',
-            domains: ['*'],
-            routes: [
-              { match: { path: '/teapot' }, direct_response: { status: 418, body: { inline_string: "I'm a teapot" } } },
-              { match: { path: '/empty' }, direct_response: { status: 204 } },
-              { match: { path: '/ok' }, direct_response: { status: 200, body: { inline_string: 'fine' } } },
-            ],
-          },
-        ],
-      },
+      routeConfig: allDomains([
+        { match: { path: '/teapot' }, direct_response: { status: 418, body: { inline_string: "I'm a teapot" } } },
+        { match: { path: '/empty' }, direct_response: { status: 204 } },
+        { match: { path: '/ok' }, direct_response: { status: 200, body: { inline_string: 'fine' } } },
+      ]),
     });
     const teapot = await request(p.port, { path: '/teapot' });
     expect(teapot.status).toBe(418);

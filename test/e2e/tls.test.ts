@@ -18,7 +18,6 @@ import { createHttpConnPoolFactory } from '../../codecs/index.js';
 import { routerFactory } from '../../filters/http/router/config.js';
 import { TLS_INSPECTOR_TYPE_URL, tlsInspectorFactory } from '../../filters/listener/tls-inspector/config.js';
 import { HCM_TYPE_URL, hcmFactory } from '../../filters/network/http-connection-manager/config.js';
-import type { Logger } from '../../src/api/logger.js';
 import { ConfigError } from '../../src/config/config-error.js';
 import { FilterRegistry } from '../../src/config/filter-registry.js';
 import { loadBootstrap } from '../../src/config/load.js';
@@ -27,16 +26,7 @@ import { Server } from '../../src/server/server.js';
 import { EchoOrigin, request, type EchoedRequest } from '../support/http-harness.js';
 import { LOOPBACK, waitFor, withTimeout } from '../support/net-helpers.js';
 import { createTestPki, type TestCert, type TestPki } from '../support/tls-certs.js';
-
-const silentLogger: Logger = {
-  trace: () => {},
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-  child: () => silentLogger,
-  isLevelEnabled: () => false,
-};
+import { silentLogger } from '../support/silent-logger.js';
 
 const VERIFY_FAILED = 'TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:TLS_error_end';
 

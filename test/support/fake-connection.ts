@@ -12,18 +12,9 @@
 import type { BufferInstance } from '../../src/api/buffer.js';
 import type { DeferredDeletable, Dispatcher, Timer } from '../../src/api/dispatcher.js';
 import type { CodecConnection, CodecStatus } from '../../src/api/http-codec.js';
-import type {
-  Address,
-  ClientConnection,
-  ConnectionCallbacks,
-  ConnectionCloseType,
-  ConnectionEvent,
-  ConnectionState,
-  ConnectionStats,
-  ReadFilter,
-  WriteFilter,
-} from '../../src/api/network.js';
+import type { ConnectionCloseType, ReadFilter, WriteFilter } from '../../src/api/network.js';
 import { BufferChain } from '../../src/common/buffer-chain.js';
+import { FakeConnectionBase, type FakeConnectionBaseOptions } from './fake-connection-base.js';
 
 class FakeTimer implements Timer {
   armed = false;
@@ -74,40 +65,23 @@ export class FakeDispatcher implements Dispatcher {
   }
 }
 
-const LOOPBACK: Address = { address: '127.0.0.1', port: 0, family: 'IPv4' };
-let nextId = 1;
+export type FakeConnectionOptions = FakeConnectionBaseOptions;
 
-export interface FakeConnectionOptions {
-  readonly ssl?: boolean;
-  readonly bufferLimit?: number;
-}
-
-export class FakeConnection implements ClientConnection {
-  readonly id = nextId++;
+export class FakeConnection extends FakeConnectionBase {
   /** One Buffer per write call. */
   readonly writes: Buffer[] = [];
   /** How many slices each write call carried. */
   readonly writeSlices: number[] = [];
-  readonly closes: Array<{ type: ConnectionCloseType; details: string }> = [];
-  readonly readDisableCalls: boolean[] = [];
-  readDisableCount = 0;
   /** Received and not yet consumed. */
   readonly readBuffer = new BufferChain();
   /** The consumer of received bytes, called while reads are enabled and bytes are buffered. */
   onData: ((data: BufferChain) => void) | undefined;
   /** In a loopback, the connection that receives what this one writes. */
   peer: FakeConnection | undefined;
-  private st: ConnectionState = 'Open';
-  private readonly cbs: ConnectionCallbacks[] = [];
-  private closeReason = '';
-  private tx = 0;
-  private rx = 0;
-  private halfClose = false;
 
-  constructor(
-    private readonly disp: FakeDispatcher,
-    private readonly options: FakeConnectionOptions = {},
-  ) {}
+  constructor(disp: FakeDispatcher, options: FakeConnectionOptions = {}) {
+    super(disp, options);
+  }
 
   /** Joins two connections: each receives what the other writes, one turn later. */
   static pair(disp: FakeDispatcher): [FakeConnection, FakeConnection] {
@@ -144,35 +118,9 @@ export class FakeConnection implements ClientConnection {
     this.onData?.(this.readBuffer);
   }
 
-  /** The peer closed: RemoteClose. */
-  remoteClose(): void {
-    if (this.st === 'Closed') return;
-    this.st = 'Closed';
-    this.raise('RemoteClose');
-  }
-
-  raiseAboveHighWatermark(): void {
-    for (const cb of [...this.cbs]) cb.onAboveWriteBufferHighWatermark();
-  }
-
-  raiseBelowLowWatermark(): void {
-    for (const cb of [...this.cbs]) cb.onBelowWriteBufferLowWatermark();
-  }
-
   // ---- Connection ----
 
-  dispatcher(): Dispatcher {
-    return this.disp;
-  }
-  addConnectionCallbacks(cb: ConnectionCallbacks): void {
-    this.cbs.push(cb);
-  }
-  removeConnectionCallbacks(cb: ConnectionCallbacks): void {
-    const i = this.cbs.indexOf(cb);
-    if (i >= 0) this.cbs.splice(i, 1);
-  }
   addReadFilter(_filter: ReadFilter): void {}
-  addWriteFilter(_filter: WriteFilter): void {}
   addFilter(_filter: ReadFilter & WriteFilter): void {}
   initializeReadFilters(): boolean {
     return false;
@@ -193,74 +141,16 @@ export class FakeConnection implements ClientConnection {
     if (peer !== undefined) this.disp.post(() => peer.receive(bytes));
   }
   close(type: ConnectionCloseType, details = ''): void {
-    this.closes.push({ type, details });
-    if (this.st === 'Closed') return;
-    if (this.closeReason === '') this.closeReason = details;
+    if (!this.recordClose(type, details)) return;
     this.st = 'Closed';
     this.raise('LocalClose');
     const peer = this.peer;
     if (peer !== undefined) this.disp.post(() => peer.remoteClose());
   }
-  state(): ConnectionState {
-    return this.st;
-  }
-  localCloseReason(): string {
-    return this.closeReason;
-  }
-  readDisable(disable: boolean): void {
-    this.readDisableCalls.push(disable);
-    if (disable) {
-      this.readDisableCount++;
-      return;
-    }
-    if (this.readDisableCount === 0) throw new Error('readDisable(false) without a matching readDisable(true)');
-    this.readDisableCount--;
-    // Like ConnectionImpl: what is buffered is dispatched on a later turn.
-    if (this.readDisableCount === 0 && this.readBuffer.length > 0) this.disp.post(() => this.deliver());
-  }
-  readEnabled(): boolean {
-    return this.readDisableCount === 0;
-  }
-  setBufferLimits(_limit: number): void {}
-  bufferLimit(): number {
-    return this.options.bufferLimit ?? 1 << 20;
-  }
-  aboveHighWatermark(): boolean {
-    return false;
-  }
-  enableHalfClose(enabled: boolean): void {
-    this.halfClose = enabled;
-  }
-  isHalfCloseEnabled(): boolean {
-    return this.halfClose;
-  }
-  setDelayedCloseTimeout(_ms: number): void {}
-  noDelay(_enable: boolean): void {}
-  remoteAddress(): Address {
-    return LOOPBACK;
-  }
-  localAddress(): Address {
-    return LOOPBACK;
-  }
-  nextProtocol(): string {
-    return '';
-  }
-  requestedServerName(): string {
-    return '';
-  }
-  ssl(): boolean {
-    return this.options.ssl ?? false;
-  }
-  stats(): ConnectionStats {
-    return { rxBytes: this.rx, txBytes: this.tx };
-  }
-  connect(): void {}
-  connecting(): boolean {
-    return false;
-  }
 
-  private raise(event: ConnectionEvent): void {
-    for (const cb of [...this.cbs]) cb.onEvent(event);
+  /** Like ConnectionImpl: what is buffered is dispatched on a later turn. */
+  protected override onReadEnabled(): void {
+    if (this.readBuffer.length > 0) this.disp.post(() => this.deliver());
   }
 }
 

@@ -13,21 +13,11 @@ import { join } from 'node:path';
 import { createHttpConnPoolFactory } from '../../codecs/index.js';
 import { routerFactory } from '../../filters/http/router/config.js';
 import { HCM_TYPE_URL, hcmFactory } from '../../filters/network/http-connection-manager/config.js';
-import type { Logger } from '../../src/api/logger.js';
 import { FilterRegistry } from '../../src/config/filter-registry.js';
 import { loadBootstrap } from '../../src/config/load.js';
 import { Server } from '../../src/server/server.js';
 import { LOOPBACK, waitFor, withTimeout } from './net-helpers.js';
-
-const silentLogger: Logger = {
-  trace: () => {},
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-  child: () => silentLogger,
-  isLevelEnabled: () => false,
-};
+import { silentLogger } from './silent-logger.js';
 
 export interface HttpProxyOptions {
   /** Static clusters of one 127.0.0.1 host each: name -> port. */

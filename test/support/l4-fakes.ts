@@ -8,11 +8,7 @@ import type { DeferredDeletable, Dispatcher, Timer } from '../../src/api/dispatc
 import type {
   Address,
   ClientConnection,
-  ConnectionCallbacks,
   ConnectionCloseType,
-  ConnectionEvent,
-  ConnectionState,
-  ConnectionStats,
   FilterManager,
   NetworkFilterFactoryCb,
   ReadFilter,
@@ -39,6 +35,7 @@ import type {
 } from '../../src/api/upstream.js';
 import { BufferChain } from '../../src/common/buffer-chain.js';
 import { StatsStore } from '../../src/stats/store.js';
+import { FakeConnectionBase } from './fake-connection-base.js';
 
 class ManualTimer implements Timer {
   deadline = -1;
@@ -100,46 +97,21 @@ export class ManualDispatcher implements Dispatcher {
   }
 }
 
-let nextConnectionId = 1;
-const LOOPBACK: Address = { address: '127.0.0.1', port: 0, family: 'IPv4' };
-
 /**
  * A connection that records writes, closes and readDisable calls. `holdFlush` makes a FlushWrite
  * close stay in 'Closing' until finishFlush(), as a socket with unsent bytes would.
  */
-export class FakeConnection implements ClientConnection {
-  readonly id = nextConnectionId++;
+export class FakeConnection extends FakeConnectionBase {
   readonly written: Buffer[] = [];
   writeEnded = false;
-  readonly closes: Array<{ type: ConnectionCloseType; details: string }> = [];
-  readDisableCount = 0;
-  readonly readDisableCalls: boolean[] = [];
-  halfClose = false;
   holdFlush = false;
-  private st: ConnectionState = 'Open';
-  private readonly cbs: ConnectionCallbacks[] = [];
+  continueReadingCalls = 0;
   private readonly readFilters: ReadFilter[] = [];
-  private tx = 0;
-  private rx = 0;
-  private closeReason = '';
 
-  constructor(private readonly disp: Dispatcher) {}
-
-  dispatcher(): Dispatcher {
-    return this.disp;
-  }
-  addConnectionCallbacks(cb: ConnectionCallbacks): void {
-    this.cbs.push(cb);
-  }
-  removeConnectionCallbacks(cb: ConnectionCallbacks): void {
-    const i = this.cbs.indexOf(cb);
-    if (i >= 0) this.cbs.splice(i, 1);
-  }
   addReadFilter(filter: ReadFilter): void {
     this.readFilters.push(filter);
-    filter.initializeReadFilterCallbacks(this.readCallbacksFor(filter));
+    filter.initializeReadFilterCallbacks(this.readCallbacks());
   }
-  addWriteFilter(_filter: WriteFilter): void {}
   addFilter(filter: ReadFilter & WriteFilter): void {
     this.addReadFilter(filter);
   }
@@ -170,93 +142,25 @@ export class FakeConnection implements ClientConnection {
     return Buffer.concat(this.written);
   }
   close(type: ConnectionCloseType, details = ''): void {
-    this.closes.push({ type, details });
-    if (this.st === 'Closed') return;
-    if (this.closeReason === '') this.closeReason = details;
+    if (!this.recordClose(type, details)) return;
     if (type === 'FlushWrite' && this.holdFlush) {
       this.st = 'Closing';
       return;
     }
-    this.closeNow('LocalClose');
+    this.st = 'Closed';
+    this.raise('LocalClose');
   }
   /** Completes a held FlushWrite. */
   finishFlush(): void {
-    if (this.st === 'Closing') this.closeNow('LocalClose');
-  }
-  /** The peer reset or closed the connection. */
-  remoteClose(): void {
-    if (this.st !== 'Closed') this.closeNow('RemoteClose');
-  }
-  private closeNow(event: ConnectionEvent): void {
+    if (this.st !== 'Closing') return;
     this.st = 'Closed';
-    this.raise(event);
-  }
-  raise(event: ConnectionEvent): void {
-    for (const cb of [...this.cbs]) cb.onEvent(event);
-  }
-  raiseAboveHigh(): void {
-    for (const cb of [...this.cbs]) cb.onAboveWriteBufferHighWatermark();
-  }
-  raiseBelowLow(): void {
-    for (const cb of [...this.cbs]) cb.onBelowWriteBufferLowWatermark();
+    this.raise('LocalClose');
   }
   /** Pretends `n` more bytes left the socket (sending counts as activity). */
   addTxBytes(n: number): void {
     this.tx += n;
   }
-  state(): ConnectionState {
-    return this.st;
-  }
-  localCloseReason(): string {
-    return this.closeReason;
-  }
-  readDisable(disable: boolean): void {
-    this.readDisableCalls.push(disable);
-    this.readDisableCount += disable ? 1 : -1;
-    if (this.readDisableCount < 0) throw new Error('readDisable(false) without a matching readDisable(true)');
-  }
-  readEnabled(): boolean {
-    return this.readDisableCount === 0;
-  }
-  setBufferLimits(_limit: number): void {}
-  bufferLimit(): number {
-    return 1 << 20;
-  }
-  aboveHighWatermark(): boolean {
-    return false;
-  }
-  enableHalfClose(enabled: boolean): void {
-    this.halfClose = enabled;
-  }
-  isHalfCloseEnabled(): boolean {
-    return this.halfClose;
-  }
-  setDelayedCloseTimeout(_ms: number): void {}
-  noDelay(_enable: boolean): void {}
-  remoteAddress(): Address {
-    return LOOPBACK;
-  }
-  localAddress(): Address {
-    return LOOPBACK;
-  }
-  nextProtocol(): string {
-    return '';
-  }
-  requestedServerName(): string {
-    return '';
-  }
-  ssl(): boolean {
-    return false;
-  }
-  stats(): ConnectionStats {
-    return { rxBytes: this.rx, txBytes: this.tx };
-  }
-  connect(): void {}
-  connecting(): boolean {
-    return false;
-  }
-  continueReadingCalls = 0;
-  private readCallbacksFor(_filter: ReadFilter): ReadFilterCallbacks {
+  private readCallbacks(): ReadFilterCallbacks {
     return {
       connection: () => this,
       continueReading: () => {

@@ -5,15 +5,16 @@
  * so tests can look at what the proxy holds (bufferedWriteBytes) without reaching into filters.
  */
 import type { FactoryContext, NamedNetworkFilterConfigFactory } from '../../src/api/filter-config.js';
-import type { Logger } from '../../src/api/logger.js';
 import type { Connection, NetworkFilterFactoryCb } from '../../src/api/network.js';
 import { NodeDispatcher } from '../../src/common/dispatcher.js';
 import { ClientConnectionImpl, ConnectionImpl } from '../../src/network/connection.js';
 import { TcpListener } from '../../src/network/listener.js';
+import { LifecycleNotifier } from '../../src/server/lifecycle-notifier.js';
 import { StatsStore } from '../../src/stats/store.js';
 import { ClusterManagerImpl } from '../../src/upstream/cluster-manager.js';
 import type { ClusterOptions } from '../../src/upstream/cluster-options.js';
 import { LOOPBACK, waitFor } from './net-helpers.js';
+import { silentLogger } from './silent-logger.js';
 
 /** One network filter of the chain, built from its factory and typed_config (see `filterSpec`). */
 export interface L4FilterSpec {
@@ -31,16 +32,6 @@ export interface L4HarnessOptions {
   /** The listener's per_connection_buffer_limit_bytes (default 1 MiB). */
   readonly perConnectionBufferLimitBytes?: number;
 }
-
-const silentLogger: Logger = {
-  trace: () => {},
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-  child: () => silentLogger,
-  isLevelEnabled: () => false,
-};
 
 export class L4Harness {
   private constructor(
@@ -77,6 +68,7 @@ export class L4Harness {
       dispatcher,
       logger: silentLogger,
       drainDecision: { drainClose: () => false, addOnDrainCloseCb: () => () => {} },
+      lifecycleNotifier: new LifecycleNotifier(),
       listenerName: 'l4_harness',
       httpFilterFactory: () => undefined,
     };

@@ -74,6 +74,8 @@ export function resetReasonToString(reason: UpstreamResetReason): string {
       return 'protocol error';
     case 'OverloadManager':
       return 'overload manager reset';
+    case 'ConnectError':
+      return 'remote error with CONNECT request';
   }
 }
 
@@ -96,6 +98,7 @@ export function resetReasonToResponseFlag(reason: UpstreamResetReason): Response
       return 'UO';
     case 'RemoteReset':
     case 'RemoteRefusedStreamReset':
+    case 'ConnectError':
       return 'UR';
     case 'ProtocolError':
       return 'UPE';

@@ -78,6 +78,8 @@ export class UpstreamRequest implements ResponseDecoder, HttpPoolCallbacks, Stre
   private responseComplete = false;
   private perTryTimer: Timer | undefined;
   private cleanedUp = false;
+  /** A response byte (1xx or final headers) arrived on this attempt. */
+  private firstRxSeen = false;
   /** onDecoderFilterAboveWriteBufferHighWatermark calls not yet matched by a below call. */
   private downstreamDataDisabled = 0;
   /** Downstream-above-high notices received before the response started. */
@@ -218,12 +220,14 @@ export class UpstreamRequest implements ResponseDecoder, HttpPoolCallbacks, Stre
 
   decode1xxHeaders(headers: ResponseHeaderMap): void {
     if (this.cleanedUp) return;
+    this.onFirstRxByte();
     this.applyDeferredReadDisable();
     this.parent.onUpstream1xxHeaders(headers, this);
   }
 
   decodeHeaders(headers: ResponseHeaderMap, endStream: boolean): void {
     if (this.cleanedUp) return;
+    this.onFirstRxByte();
     const status = Number(headers.get(':status'));
     // Informational responses other than 101 do not end the wait for the final response.
     if (status >= 100 && status < 200 && status !== 101 && !endStream) return;
@@ -246,6 +250,14 @@ export class UpstreamRequest implements ResponseDecoder, HttpPoolCallbacks, Stre
     if (this.cleanedUp) return;
     this.responseComplete = true;
     this.parent.onUpstreamTrailers(trailers, this);
+  }
+
+  /** The response began: %RESPONSE_DURATION% counts to here, for the last attempt that got one. */
+  private onFirstRxByte(): void {
+    if (this.firstRxSeen) return;
+    this.firstRxSeen = true;
+    const cb = this.parent.callbacks;
+    cb.streamInfo().firstUpstreamRxMonotonic = cb.dispatcher().approximateMonotonicTime();
   }
 
   // StreamCallbacks of the upstream stream

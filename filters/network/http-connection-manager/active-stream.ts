@@ -111,6 +111,8 @@ export class ActiveStream implements RequestDecoder, StreamCallbacks, FilterMana
     this.info.protocol = owner.protocol();
     this.info.downstreamRemoteAddress = conn.remoteAddress();
     this.info.downstreamLocalAddress = conn.localAddress();
+    this.info.connectionId = conn.id;
+    this.info.requestedServerName = conn.requestedServerName();
     this.fm = new FilterManager(this, conn.bufferLimit());
     encoder.stream().addCallbacks(this);
     this.idleTimeoutMs = settings.streamIdleTimeoutMs;
@@ -177,6 +179,7 @@ export class ActiveStream implements RequestDecoder, StreamCallbacks, FilterMana
 
   private maybeEndDecode(): void {
     this.fm.state.remoteDecodeComplete = true;
+    this.info.lastDownstreamRxMonotonic = this.disp.approximateMonotonicTime();
     this.requestTimer?.disableTimer();
   }
 
@@ -339,7 +342,9 @@ export class ActiveStream implements RequestDecoder, StreamCallbacks, FilterMana
 
   /** The whole response reached the codec. */
   private onCodecEncodeComplete(): void {
-    this.info.endMonotonic = this.disp.approximateMonotonicTime();
+    const now = this.disp.approximateMonotonicTime();
+    this.info.endMonotonic = now;
+    this.info.lastDownstreamTxMonotonic = now;
     const requestComplete = this.fm.state.remoteDecodeComplete;
     if (!requestComplete && this.owner.protocol() === 'HTTP/2') {
       // RFC 9113 §8.1: a complete response may end the stream before the request did.
@@ -357,10 +362,23 @@ export class ActiveStream implements RequestDecoder, StreamCallbacks, FilterMana
     this.owner.runtime.stats.downstream_rq_tx_reset.inc();
     if (details !== '') this.info.responseCodeDetails = details;
     this.fm.state.localComplete = true;
-    this.resetCodecStream(reason === 'LocalReset' && this.info.responseFlags.has('UPE') ? 'ProtocolError' : reason);
+    this.resetCodecStream(reason === 'LocalReset' ? this.localResetReason() : reason);
     if (this.owner.protocol() !== 'HTTP/2') this.owner.drainState = 'Closing';
     this.destroy();
     this.owner.checkForDeferredClose(false);
+  }
+
+  /**
+   * Envoy's doEndStream: a CONNECT tunnel (on HTTP/2 also an extended CONNECT, seen here as the
+   * upgrade it stands for) whose upstream connection failed or was cut ends with CONNECT_ERROR
+   * (RFC 9113 §8.5 "MUST send RST_STREAM with CONNECT_ERROR"); an upstream protocol error with
+   * PROTOCOL_ERROR.
+   */
+  private localResetReason(): StreamResetReason {
+    const flags = this.info.responseFlags;
+    const wasConnect = this.h2Upgrade || this.requestHeadersMap?.get(':method') === 'CONNECT';
+    if (wasConnect && (flags.has('UC') || flags.has('UF'))) return 'ConnectError';
+    return flags.has('UPE') ? 'ProtocolError' : 'LocalReset';
   }
 
   private resetCodecStream(reason: StreamResetReason): void {
@@ -375,7 +393,9 @@ export class ActiveStream implements RequestDecoder, StreamCallbacks, FilterMana
   onResetStream(reason: StreamResetReason, details: string): void {
     if (this.destroyed) return;
     this.codecResetSent = true;
-    if (reason === 'RemoteReset' || reason === 'RemoteRefusedStreamReset') this.owner.runtime.stats.downstream_rq_rx_reset.inc();
+    if (reason === 'RemoteReset' || reason === 'RemoteRefusedStreamReset' || reason === 'ConnectError') {
+      this.owner.runtime.stats.downstream_rq_rx_reset.inc();
+    }
     if (details !== '') {
       this.info.responseCodeDetails = details;
       if (reason === 'LocalReset' || reason === 'ProtocolError') this.info.responseFlags.add('DPE');
@@ -422,8 +442,12 @@ export class ActiveStream implements RequestDecoder, StreamCallbacks, FilterMana
   }
 
   removeDownstreamWatermarkCallbacks(cb: DownstreamWatermarkCallbacks): void {
-    const i = this.watermarkCallbacks.indexOf(cb);
-    if (i !== -1) this.watermarkCallbacks.splice(i, 1);
+    const cbs = this.watermarkCallbacks;
+    const i = cbs.indexOf(cb);
+    if (i === -1) return;
+    // In place: splice would allocate the array of removed elements.
+    for (let j = i + 1; j < cbs.length; j++) cbs[j - 1] = cbs[j]!;
+    cbs.pop();
   }
 
   onDecoderFilterAboveWriteBufferHighWatermark(): void {
@@ -529,7 +553,8 @@ export class ActiveStream implements RequestDecoder, StreamCallbacks, FilterMana
     stats.downstream_rq_time.recordValue(Math.floor(info.endMonotonic - info.startMonotonic));
     for (const log of accessLogs) log.log(info);
     this.fm.destroyFilters();
-    this.watermarkCallbacks.length = 0;
+    // Usually empty by now (the router unsubscribed); setting length is a runtime call.
+    while (this.watermarkCallbacks.length > 0) this.watermarkCallbacks.pop();
     this.owner.onStreamDestroyed(this);
     this.disp.deferredDelete(this);
   }

@@ -253,17 +253,27 @@ function createHttpFilterFactories(config: HcmConfig, ctx: FactoryContext): Http
   });
 }
 
-/** Builds what every connection of this listener's HCM shares. */
+/**
+ * Builds what every connection of this listener's HCM shares. Its access logs are flushed when the
+ * server exits (a ShutdownExit callback), so the entries of the last requests reach their files.
+ */
 export function createHcmRuntime(config: HcmConfig, ctx: FactoryContext): HcmRuntime {
   const prefix = `http.${config.settings.statPrefix}`;
+  const filterFactories = createHttpFilterFactories(config, ctx);
+  const accessLogs = createAccessLogs(config.accessLogs, {
+    scope: ctx.scope,
+    onError: (err) => ctx.logger.warn({ err: err.message }, 'access log write failed'),
+  });
+  if (accessLogs.length > 0) {
+    ctx.lifecycleNotifier.registerCallback('ShutdownExit', async () => {
+      await Promise.all(accessLogs.map((log) => log.flush()));
+    });
+  }
   return {
     settings: config.settings,
     routeConfig: new RouteTable(config.routeConfig),
-    filterFactories: createHttpFilterFactories(config, ctx),
-    accessLogs: createAccessLogs(config.accessLogs, {
-      scope: ctx.scope,
-      onError: (err) => ctx.logger.warn({ err: err.message }, 'access log write failed'),
-    }),
+    filterFactories,
+    accessLogs,
     stats: createHcmStats(ctx.scope.createScope(prefix)),
     listenerStats: createHcmListenerStats(ctx.listenerScope.createScope(prefix)),
     codecScope: ctx.scope,

@@ -104,7 +104,8 @@ export class FilterManager implements FilterChainFactoryCallbacks {
   };
   private readonly decoders: ActiveDecoderFilter[] = [];
   private readonly encoders: ActiveEncoderFilter[] = [];
-  private readonly allFilters = new Set<StreamFilterBase>();
+  /** Every filter once (a StreamFilter is both a decoder and an encoder); a Set costs more per stream. */
+  private readonly allFilters: StreamFilterBase[] = [];
   requestHeaders: RequestHeaderMap | undefined;
   requestTrailers: TrailerMap | undefined;
   responseHeaders: ResponseHeaderMap | undefined;
@@ -131,7 +132,7 @@ export class FilterManager implements FilterChainFactoryCallbacks {
   addStreamDecoderFilter(filter: StreamDecoderFilter): void {
     const f = new ActiveDecoderFilter(this, this.decoders.length, filter);
     this.decoders.push(f);
-    this.allFilters.add(filter);
+    this.addToAll(filter);
     filter.setDecoderFilterCallbacks(f);
   }
 
@@ -139,13 +140,17 @@ export class FilterManager implements FilterChainFactoryCallbacks {
     // Encoder filters run in reverse order of addition: the new one goes first.
     this.encoders.unshift(new ActiveEncoderFilter(this, 0, filter));
     for (let i = 1; i < this.encoders.length; i++) this.encoders[i]!.index = i;
-    this.allFilters.add(filter);
+    this.addToAll(filter);
     filter.setEncoderFilterCallbacks(this.encoders[0]!);
   }
 
   addStreamFilter(filter: StreamFilter): void {
     this.addStreamDecoderFilter(filter);
     this.addStreamEncoderFilter(filter);
+  }
+
+  private addToAll(filter: StreamFilterBase): void {
+    if (!this.allFilters.includes(filter)) this.allFilters.push(filter);
   }
 
   setStreaming(filter: ActiveFilterBase, streaming: boolean): void {
@@ -411,8 +416,9 @@ export class FilterManager implements FilterChainFactoryCallbacks {
   destroyFilters(): void {
     if (this.state.destroyed) return;
     this.state.destroyed = true;
-    for (const f of this.allFilters) f.onDestroy();
-    this.allFilters.clear();
+    const all = this.allFilters;
+    for (let i = 0; i < all.length; i++) all[i]!.onDestroy();
+    while (all.length > 0) all.pop();
   }
 
   hasFilters(): boolean {

@@ -7,8 +7,9 @@
  * Every other TcpProxy field is rejected by name rather than silently ignored.
  */
 import { z } from 'zod';
-import type { FactoryContext, NamedNetworkFilterConfigFactory } from '../../../src/api/filter-config.js';
+import type { ConfigValidationContext, FactoryContext, NamedNetworkFilterConfigFactory } from '../../../src/api/filter-config.js';
 import type { NetworkFilterFactoryCb } from '../../../src/api/network.js';
+import { ConfigProblems, joinPath } from '../../../src/config/config-error.js';
 import {
   duration,
   list,
@@ -100,13 +101,18 @@ const tcpProxySchema = typedConfigObject({
   }
 });
 
-/** Validates a TcpProxy typed_config; throws a ConfigError naming `path` and the bad field. */
-export function parseTcpProxyConfig(typedConfig: unknown, path: string): TcpProxyConfig {
+/**
+ * Validates a TcpProxy typed_config; throws a ConfigError naming `path` and the bad field. With
+ * `ctx` (a whole bootstrap being loaded), `cluster` and every weighted cluster must be defined in
+ * static_resources.clusters, as Envoy checks for a statically configured tcp_proxy.
+ */
+export function parseTcpProxyConfig(typedConfig: unknown, path: string, ctx?: ConfigValidationContext): TcpProxyConfig {
   const c = parseWith(tcpProxySchema, typedConfig, path);
   const clusters: WeightedClusterEntry[] =
     c.cluster !== undefined
       ? [{ name: c.cluster, weight: 1 }]
       : (c.weighted_clusters?.clusters ?? []).map((w) => ({ name: w.name, weight: w.weight }));
+  if (ctx !== undefined) checkClustersExist(c.cluster !== undefined, clusters, path, ctx);
   return {
     statPrefix: c.stat_prefix,
     clusters,
@@ -114,6 +120,17 @@ export function parseTcpProxyConfig(typedConfig: unknown, path: string): TcpProx
     maxConnectAttempts: c.max_connect_attempts ?? 1,
     maxDownstreamConnectionDurationMs: c.max_downstream_connection_duration ?? 0,
   };
+}
+
+/** Every unknown cluster, each at its own path (`cluster`, `weighted_clusters.clusters[i].name`). */
+function checkClustersExist(single: boolean, clusters: readonly WeightedClusterEntry[], path: string, ctx: ConfigValidationContext): void {
+  const problems = new ConfigProblems();
+  clusters.forEach((entry, i) => {
+    if (ctx.clusterExists(entry.name)) return;
+    const at = single ? joinPath(path, 'cluster') : joinPath(joinPath(joinPath(joinPath(path, 'weighted_clusters'), 'clusters'), i), 'name');
+    problems.add(at, `unknown cluster "${entry.name}"`);
+  });
+  problems.throwIfAny();
 }
 
 export const tcpProxyFactory: NamedNetworkFilterConfigFactory<TcpProxyConfig> = {

@@ -17,6 +17,8 @@ export class H2Peer {
   /** Every item received, in order. */
   readonly received: DecodedItem[] = [];
   private readIndex = 0;
+  /** Per stream: where response() looks for that stream's next frame. */
+  private readonly streamCursor = new Map<number, number>();
   private readonly decoder = new H2FrameDecoder();
   private waiters: Waiter[] = [];
   private closeWaiters: (() => void)[] = [];
@@ -137,7 +139,8 @@ export class H2Peer {
     const body: Buffer[] = [];
     let headers: [string, string][] = [];
     for (;;) {
-      const f = await this.waitFor(
+      const f = await this.nextOnStream(
+        streamId,
         (i) => 'type' in i && (i.type === 'HEADERS' || i.type === 'DATA' || i.type === 'RST_STREAM') && i.streamId === streamId,
         `response on stream ${streamId}`,
         timeoutMs,
@@ -151,6 +154,29 @@ export class H2Peer {
     }
     const status = headers.find(([n]) => n === ':status')?.[1] ?? '';
     return { status, headers, body: Buffer.concat(body), frames: out };
+  }
+
+  /**
+   * The next item of stream `streamId` matching `pred`, from where the last one of that stream
+   * was taken: frames of several streams interleave, so reading one stream's response must not
+   * skip frames of another that arrived earlier. Moves the read position past it, never back.
+   */
+  private async nextOnStream(streamId: number, pred: (f: DecodedItem) => boolean, what: string, timeoutMs: number): Promise<DecodedItem> {
+    const from = this.streamCursor.get(streamId) ?? 0;
+    let index = -1;
+    for (let i = from; i < this.received.length; i++) {
+      if (pred(this.received[i]!)) {
+        index = i;
+        break;
+      }
+    }
+    if (index < 0) {
+      const item = await this.waitFor(pred, what, timeoutMs);
+      index = this.received.lastIndexOf(item);
+    }
+    this.streamCursor.set(streamId, index + 1);
+    this.readIndex = Math.max(this.readIndex, index + 1);
+    return this.received[index]!;
   }
 
   /** Items received since the read position, as summaries (does not move it). */

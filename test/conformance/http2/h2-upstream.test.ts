@@ -11,16 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpConnPoolFactory } from '../../../codecs/index.js';
 import { routerFactory } from '../../../filters/http/router/config.js';
 import { HCM_TYPE_URL, hcmFactory } from '../../../filters/network/http-connection-manager/config.js';
-import type { Logger } from '../../../src/api/logger.js';
 import { FilterRegistry } from '../../../src/config/filter-registry.js';
 import { loadBootstrap } from '../../../src/config/load.js';
 import { Server } from '../../../src/server/server.js';
 import { LOOPBACK, pattern, sleep, waitFor, withTimeout } from '../../support/net-helpers.js';
-
-const silent: Logger = {
-  trace: () => {}, debug: () => {}, info: () => {}, warn: () => {}, error: () => {},
-  child: () => silent, isLevelEnabled: () => false,
-};
+import { silentLogger as silent } from '../../support/silent-logger.js';
 
 /** The origin: /bytes/<n> sends pattern(n) as fast as flow control allows; /echo streams the body back. */
 class Origin {

@@ -378,3 +378,31 @@ describe('HTTP/2 codec connection timers and errors', () => {
     expect(store.findCounter('http2.outbound_control_flood')?.value()).toBe(1);
   });
 });
+
+describe('HTTP/2 codec loopback: CONNECT_ERROR (RFC 9113 §8.5)', () => {
+  it('sends ConnectError as RST_STREAM CONNECT_ERROR and reads it back as ConnectError, both ways', () => {
+    const lb = new Loopback({ allowConnect: true });
+    const tunnel = { ':method': 'CONNECT', ':authority': 'example.com:443' };
+    const first = lb.request(tunnel, false);
+    const clientCbs = new RecordingStreamCallbacks();
+    first.encoder.stream().addCallbacks(clientCbs);
+    lb.pump();
+    lb.requests[0]!.encoder.encodeHeaders(HeaderMapImpl.fromObject({ ':status': '200' }), false);
+    lb.pump();
+    expect(text(first.decoder.headers!)).toBe(':status=200');
+    const sent: Buffer[] = [];
+    const written = lb.serverConn.written;
+    lb.requests[0]!.encoder.stream().resetStream('ConnectError');
+    sent.push(...written);
+    // RST_STREAM: length 4, type 0x3, flags 0, stream 1, error code 0xa.
+    expect(Buffer.concat(sent).toString('hex')).toBe('000004030000000001' + '0000000a');
+    lb.pump();
+    expect(clientCbs.events).toEqual(['reset ConnectError http2.remote_reset']);
+
+    const second = lb.request(tunnel, false);
+    lb.pump();
+    second.encoder.stream().resetStream('ConnectError');
+    lb.pump();
+    expect(lb.requests[1]!.streamCallbacks.events).toEqual(['reset ConnectError http2.remote_reset']);
+  });
+});

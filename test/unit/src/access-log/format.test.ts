@@ -170,3 +170,59 @@ describe('time format', () => {
     expect(tf.format(Date.UTC(2024, 0, 7, 5, 6, 7, 8))).toBe('2024 24 20 01 07  7 05  5 05  5 06 07 AM 007 Sun Sunday Jan Jan January 7 0 +0000 UTC 1704603967 05:06 \n\t%');
   });
 });
+
+describe('connection and timing operators', () => {
+  /** The example request, with the connection and the request / response timestamps known. */
+  function timedInfo(): StreamInfoImpl {
+    const info = exampleInfo();
+    info.connectionId = 42;
+    info.requestedServerName = 'locations.example.com';
+    info.lastDownstreamRxMonotonic = 5012.7;
+    info.firstUpstreamRxMonotonic = 5120.2;
+    info.lastDownstreamTxMonotonic = 5226.9;
+    return info;
+  }
+
+  it.each([
+    ['%CONNECTION_ID%', '42'],
+    ['%REQUESTED_SERVER_NAME%', 'locations.example.com'],
+    ['%REQUESTED_SERVER_NAME:9%', 'locations'],
+    // Whole milliseconds, truncated: 12.7 -> 12, 120.2 -> 120, 226.9 - 120.2 = 106.7 -> 106.
+    ['%REQUEST_DURATION%', '12'],
+    ['%RESPONSE_DURATION%', '120'],
+    ['%RESPONSE_TX_DURATION%', '106'],
+    ['%DURATION% %REQUEST_DURATION% %RESPONSE_DURATION% %RESPONSE_TX_DURATION%', '226 12 120 106'],
+  ])('%s -> %s', (format, expected) => {
+    expect(fmt(format, timedInfo())).toBe(expected);
+  });
+
+  it('prints 0 for a missing connection id and "-" for what did not happen', () => {
+    // The example request has no connection id, no SNI, and none of the timestamps.
+    expect(fmt('%CONNECTION_ID% %REQUESTED_SERVER_NAME% %REQUEST_DURATION% %RESPONSE_DURATION% %RESPONSE_TX_DURATION%')).toBe('0 - - - -');
+  });
+
+  it('a response that was never completed downstream has no %RESPONSE_TX_DURATION%', () => {
+    const info = timedInfo();
+    info.lastDownstreamTxMonotonic = undefined;
+    expect(fmt('%RESPONSE_DURATION% %RESPONSE_TX_DURATION%', info)).toBe('120 -');
+  });
+
+  it('a local reply (no upstream) has a request duration but no response durations', () => {
+    const info = timedInfo();
+    info.firstUpstreamRxMonotonic = undefined;
+    expect(fmt('%REQUEST_DURATION% %RESPONSE_DURATION% %RESPONSE_TX_DURATION%', info)).toBe('12 - -');
+  });
+
+  it('keeps the numbers typed in JSON', () => {
+    const f = compileJsonFormat(
+      { id: '%CONNECTION_ID%', sni: '%REQUESTED_SERVER_NAME%', rq: '%REQUEST_DURATION%', rs: '%RESPONSE_DURATION%', tx: '%RESPONSE_TX_DURATION%' },
+      'json_format',
+    );
+    expect(f.format(timedInfo())).toBe('{"id":42,"rq":12,"rs":120,"sni":"locations.example.com","tx":106}\n');
+    expect(f.format(exampleInfo())).toBe('{"id":0,"rq":null,"rs":null,"sni":null,"tx":null}\n');
+  });
+
+  it.each(['CONNECTION_ID', 'REQUESTED_SERVER_NAME', 'REQUEST_DURATION', 'RESPONSE_DURATION', 'RESPONSE_TX_DURATION'])('%%%s(x)%% is rejected: it takes no argument', (name) => {
+    expect(() => compileTextFormat(`%${name}(x)%`, 'f')).toThrow(`f: %${name}% takes no argument`);
+  });
+});

@@ -8,20 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { clientCodecOptionsFor } from '../../../../codecs/codec-client.js';
 import { HCM_TYPE_URL, parseHcmConfig } from '../../../../filters/network/http-connection-manager/config.js';
 import { parseBootstrap } from '../../../../src/config/bootstrap.js';
-import { ConfigError } from '../../../../src/config/config-error.js';
 import { http2ProtocolOptionsSchema } from '../../../../src/config/protocol-options.js';
 import { parseWith } from '../../../../src/config/schema-helpers.js';
 import { clusterOptions } from '../../../../src/server/server.js';
-
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw e;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { configErrorOf } from '../../../support/config-errors.js';
 
 const KP = 'h2.connection_keepalive';
 
@@ -50,7 +40,7 @@ describe('connection_keepalive schema', () => {
     [{ timeout: '1s', interval_jitter: 15 }, `${KP}.interval_jitter`, 'expected an object, got 15'],
     [{ timeout: '1s', bogus: 1 }, KP, 'unknown field "bogus"'],
   ])('rejects %j', (raw, path, detail) => {
-    const e = errorOf(() => parseWith(http2ProtocolOptionsSchema, { connection_keepalive: raw }, 'h2'));
+    const e = configErrorOf(() => parseWith(http2ProtocolOptionsSchema, { connection_keepalive: raw }, 'h2'));
     expect(e.problems).toEqual([{ path, detail }]);
   });
 });
@@ -75,7 +65,7 @@ describe('connection_keepalive in the HTTP connection manager', () => {
   });
 
   it('reports errors at the field', () => {
-    const e = errorOf(() => parseHcmConfig(hcm({ connection_keepalive: { interval: '1s' } }), P));
+    const e = configErrorOf(() => parseHcmConfig(hcm({ connection_keepalive: { interval: '1s' } }), P));
     expect(e.problems).toEqual([{ path: `${P}.http2_protocol_options.connection_keepalive.timeout`, detail: 'required field is missing' }]);
   });
 });
@@ -135,7 +125,7 @@ describe('connection_keepalive in clusters', () => {
       'expected a number in [0, 100], got -1',
     ],
   ])('reports %#: errors at the exact path', (extra, path, detail) => {
-    const e = errorOf(() => parseBootstrap(cluster(extra)));
+    const e = configErrorOf(() => parseBootstrap(cluster(extra)));
     expect(e.problems).toEqual([{ path, detail }]);
   });
 });

@@ -160,6 +160,44 @@ const badConfigs: Row[] = [
   ['unknown cluster in tcp_proxy', (c) => (c.static_resources.listeners[0].filter_chains[0].filters[1].typed_config.cluster = 'nope'), `${F}[1].typed_config.cluster`, 'unknown cluster "nope"'],
   ['bad filter typed_config field', (c) => (c.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.max_connections = 0), `${F}[0].typed_config.max_connections`, 'expected an integer in [1, 4294967295], got 0'],
   ['unknown field in filter typed_config', (c) => (c.static_resources.listeners[0].filter_chains[0].filters[1].typed_config.clustr = 'x'), `${F}[1].typed_config`, 'unknown field "clustr"'],
+  [
+    'partial wildcard in server_names',
+    (c) => (c.static_resources.listeners[0].filter_chains[0].filter_chain_match = { server_names: ['a.example.com', '*example.com'] }),
+    `${L0}.filter_chains[0].filter_chain_match.server_names[1]`,
+    'partial wildcard "*example.com" is not supported: a wildcard must be a whole leading label, as in "*.example.com"',
+  ],
+  [
+    'wildcard not in the leading label',
+    (c) => (c.static_resources.listeners[0].filter_chains[0].filter_chain_match = { server_names: ['api.*.example.com'] }),
+    `${L0}.filter_chains[0].filter_chain_match.server_names[0]`,
+    'partial wildcard "api.*.example.com" is not supported: a wildcard must be a whole leading label, as in "*.example.com"',
+  ],
+  [
+    'overlapping filter_chain_match',
+    (c) => {
+      const chains = c.static_resources.listeners[0].filter_chains;
+      chains[0].filter_chain_match = { server_names: ['a.example.com', 'b.example.com'], transport_protocol: 'tls' };
+      chains.push({ ...chains[0], filter_chain_match: { server_names: ['c.example.com', 'B.example.com'], transport_protocol: 'tls' } });
+    },
+    `${L0}.filter_chains[1].filter_chain_match`,
+    'matching rules overlap with filter_chains[0] (a connection could match both)',
+  ],
+  [
+    'same filter_chain_match in another order and case',
+    (c) => {
+      const chains = c.static_resources.listeners[0].filter_chains;
+      chains[0].filter_chain_match = { server_names: ['a.example.com', 'b.example.com'], application_protocols: ['h2', 'http/1.1'] };
+      chains.push({ ...chains[0], filter_chain_match: { server_names: ['B.example.com', 'a.example.com'], application_protocols: ['http/1.1', 'h2'] } });
+    },
+    `${L0}.filter_chains[1].filter_chain_match`,
+    'same matching rules as filter_chains[0]',
+  ],
+  [
+    'a server name listed twice',
+    (c) => (c.static_resources.listeners[0].filter_chains[0].filter_chain_match = { server_names: ['a.example.com', 'A.example.com'] }),
+    `${L0}.filter_chains[0].filter_chain_match.server_names[1]`,
+    'duplicate server name "a.example.com"',
+  ],
 ];
 
 describe('bad configs are rejected with the path of the problem', () => {
@@ -317,5 +355,20 @@ describe('filters are parsed by their factories', () => {
     raw.static_resources.listeners[0].filter_chains[0].filters = [{ name: 'probe' }];
     loadBootstrap(raw, registry);
     expect(seen).toEqual([router, true, false]);
+  });
+});
+
+describe('filter_chain_match: chains that do not overlap are accepted', () => {
+  it.each([
+    ['an exact name and a wildcard covering it', [{ server_names: ['a.example.com'] }, { server_names: ['*.example.com'] }]],
+    ['set and unset server_names', [{ server_names: ['a.example.com'] }, {}]],
+    ['the same names on different transport protocols', [{ server_names: ['a.example.com'], transport_protocol: 'tls' }, { server_names: ['a.example.com'] }]],
+    ['the same names with disjoint ALPN lists', [{ server_names: ['a.example.com'], application_protocols: ['h2'] }, { server_names: ['a.example.com'], application_protocols: ['http/1.1'] }]],
+    ['the same names on different destination ports', [{ server_names: ['a.example.com'], destination_port: 443 }, { server_names: ['a.example.com'], destination_port: 8443 }]],
+  ])('%s', (_label, matches) => {
+    const raw = base();
+    const chain = raw.static_resources.listeners[0].filter_chains[0];
+    raw.static_resources.listeners[0].filter_chains = matches.map((m) => ({ ...chain, filter_chain_match: m }));
+    expect(loadBootstrap(raw, fakeRegistry()).listeners[0]!.filterChains).toHaveLength(2);
   });
 });

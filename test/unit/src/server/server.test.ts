@@ -258,3 +258,57 @@ describe('Server', () => {
     expect(s.state()).toBe('DRAINING');
   });
 });
+
+describe('Server shutdown runs the ShutdownExit callbacks filters registered', () => {
+  const events: string[] = [];
+  /** Registers a ShutdownExit callback that takes 50 ms; records when its connections close. */
+  const hookFactory: NamedNetworkFilterConfigFactory<Record<string, never>> = {
+    name: 'test.shutdown_hook',
+    typeUrls: ['type.googleapis.com/test.ShutdownHook'],
+    isTerminalFilter: true,
+    parseConfig: () => ({}),
+    createFilterFactory: (_config, ctx) => {
+      ctx.lifecycleNotifier.registerCallback('ShutdownExit', async () => {
+        events.push('hook start');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        events.push('hook done');
+      });
+      return (fm, conn) => {
+        conn.addConnectionCallbacks({
+          onEvent: (e) => e !== 'Connected' && events.push('connection closed'),
+          onAboveWriteBufferHighWatermark: () => {},
+          onBelowWriteBufferLowWatermark: () => {},
+        });
+        fm.addReadFilter({ initializeReadFilterCallbacks: () => {}, onNewConnection: () => 'Continue', onData: () => 'StopIteration' });
+      };
+    },
+  };
+
+  it('after the connections are closed, and waits for them', async () => {
+    const yaml = `
+static_resources:
+  listeners:
+  - name: hook
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters: [{ name: test.shutdown_hook, typed_config: { "@type": type.googleapis.com/test.ShutdownHook } }]
+`;
+    const reg = new FilterRegistry().registerNetworkFilter(hookFactory);
+    const s = new Server({ bootstrap: loadConfigText(yaml, reg), registry: reg, logger, drainTimeMs: 0 });
+    servers.push(s);
+    await s.start();
+    const socket = connect(listenerPort(s), '127.0.0.1');
+    socket.on('error', () => {});
+    await withTimeout(new Promise<void>((resolve) => socket.once('connect', () => resolve())), 5000, 'connect');
+    await withTimeout(
+      (async () => {
+        while (s.listenerManager.numConnections() === 0) await new Promise((r) => setTimeout(r, 5));
+      })(),
+      5000,
+      'the server side of the connection',
+    );
+    await withTimeout(s.shutdown(), 5000, 'shutdown');
+    expect(events).toEqual(['connection closed', 'hook start', 'hook done']);
+    await closed(socket);
+  });
+});

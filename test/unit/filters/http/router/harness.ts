@@ -7,6 +7,9 @@ import type { ClusterOptions } from '../../../../../src/upstream/cluster-options
 import { DEFAULT_ROUTER_CONFIG, RouterFilter, type RouterConfig } from '../../../../../filters/http/router/router.js';
 import { FakeCallbacks, FakeCluster, FakeClusterManager, FakeDispatcher } from './fakes.js';
 
+/** Request header overrides for a POST. */
+export const POST = { ':method': 'POST' };
+
 export interface SetupOptions {
   /** Routes of the single virtual host (default: everything to cluster "backend"). */
   routes?: unknown[];

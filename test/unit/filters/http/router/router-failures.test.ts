@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { HeaderMapImpl } from '../../../../../codecs/index.js';
-import type { HeaderMap, StreamResetReason } from '../../../../../src/api/http-codec.js';
+import type { StreamResetReason } from '../../../../../src/api/http-codec.js';
 import type { PoolFailureReason } from '../../../../../src/api/upstream.js';
-import { setup } from './harness.js';
-
-function obj(h: HeaderMap | undefined): Record<string, string> {
-  const o: Record<string, string> = {};
-  h?.forEach((n, v) => {
-    o[n] = o[n] === undefined ? v : `${o[n]},${v}`;
-  });
-  return o;
-}
-
-const POST = { ':method': 'POST' };
+import { headersObject } from '../../../../support/headers-object.js';
+import { POST, setup } from './harness.js';
 
 describe('router: timeouts', () => {
   it('the route timeout runs from the end of the request: 504 UT upstream_response_timeout', () => {
@@ -209,7 +200,7 @@ describe('router: retries', () => {
     const e2 = t.cluster.last().ready();
     expect(e2.headersEndStream).toBe(false);
     expect(e2.data).toEqual([{ data: 'abcdef', endStream: false }]);
-    expect(obj(e2.trailers)).toEqual({ 'x-t': '1' });
+    expect(headersObject(e2.trailers)).toEqual({ 'x-t': '1' });
   });
 
   it('a body ending the request is replayed with end of stream', () => {

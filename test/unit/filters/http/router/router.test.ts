@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HeaderMapImpl } from '../../../../../codecs/index.js';
-import type { HeaderMap } from '../../../../../src/api/http-codec.js';
-import { setup } from './harness.js';
-
-function obj(h: HeaderMap | undefined): Record<string, string> {
-  const o: Record<string, string> = {};
-  h?.forEach((n, v) => {
-    o[n] = o[n] === undefined ? v : `${o[n]},${v}`;
-  });
-  return o;
-}
-
-const POST = { ':method': 'POST' };
+import { headersObject } from '../../../../support/headers-object.js';
+import { POST, setup } from './harness.js';
 
 describe('router: answers without an upstream', () => {
   it('no route: 404 route_not_found (NR)', () => {
@@ -77,7 +67,7 @@ describe('router: forwarding', () => {
     t.d.advance(7);
     p.respond(200, false, { 'content-length': '2' });
     p.data('ok', true);
-    expect(t.cb.encoded.map((e) => ({ ...e, headers: e.headers === undefined ? undefined : obj(e.headers) }))).toEqual([
+    expect(t.cb.encoded.map((e) => ({ ...e, headers: e.headers === undefined ? undefined : headersObject(e.headers) }))).toEqual([
       {
         kind: 'headers',
         headers: { ':status': '200', 'content-length': '2', 'x-envoy-upstream-service-time': '7', 'x-route': 'yes' },
@@ -112,7 +102,7 @@ describe('router: forwarding', () => {
     const enc = p.ready();
     expect(enc.headers).toEqual({ ':method': 'GET', ':scheme': 'http', ':authority': 'example.com', ':path': '/v2x' });
     p.respond(200, true);
-    expect(obj(t.cb.encoded[0]!.headers)).toEqual({ ':status': '200' });
+    expect(headersObject(t.cb.encoded[0]!.headers)).toEqual({ ':status': '200' });
   });
 
   it('prefix rewrite keeps the original path in x-envoy-original-path', () => {
@@ -180,7 +170,7 @@ describe('router: forwarding', () => {
       { data: 'abcde', endStream: false },
       { data: 'f', endStream: false },
     ]);
-    expect(obj(enc.trailers)).toEqual({ 'x-t': '1' });
+    expect(headersObject(enc.trailers)).toEqual({ 'x-t': '1' });
   });
 
   it('trailers that arrive before the stream follow the buffered body', () => {
@@ -190,7 +180,7 @@ describe('router: forwarding', () => {
     t.router.decodeTrailers(HeaderMapImpl.fromObject({ 'x-t': '1' }));
     const enc = t.cluster.last().ready();
     expect(enc.data).toEqual([{ data: 'abc', endStream: false }]);
-    expect(obj(enc.trailers)).toEqual({ 'x-t': '1' });
+    expect(headersObject(enc.trailers)).toEqual({ 'x-t': '1' });
   });
 
   it('a synchronous pool: the request goes out from decodeHeaders', () => {
@@ -360,5 +350,48 @@ describe('router: destruction', () => {
     p1.respond(503, false);
     p1.data('late', true);
     expect(t.cb.encoded).toEqual([]);
+  });
+});
+
+describe('router: first upstream byte time (%RESPONSE_DURATION%)', () => {
+  it('is when the response headers arrived, not the body', () => {
+    const t = setup();
+    t.send();
+    const p = t.cluster.last();
+    p.ready();
+    t.d.advance(12);
+    expect(t.cb.info.firstUpstreamRxMonotonic).toBeUndefined();
+    p.respond(200, false);
+    t.d.advance(5);
+    p.data('ok', true);
+    expect(t.cb.info.firstUpstreamRxMonotonic).toBe(1012);
+  });
+
+  it('a 1xx is the first byte', () => {
+    const t = setup();
+    t.send();
+    const p = t.cluster.last();
+    p.ready();
+    t.d.advance(3);
+    p.decoder.decode1xxHeaders(HeaderMapImpl.fromObject({ ':status': '100' }));
+    t.d.advance(4);
+    p.respond(200, true);
+    expect(t.cb.info.firstUpstreamRxMonotonic).toBe(1003);
+  });
+
+  it('is of the last attempt after a retry', () => {
+    const t = setup({ action: { retry_policy: { retry_on: '5xx' } }, random: [30] });
+    t.send();
+    const p1 = t.cluster.last();
+    p1.ready();
+    t.d.advance(2);
+    p1.respond(503, true);
+    expect(t.cb.info.firstUpstreamRxMonotonic).toBe(1002);
+    t.d.advance(5);
+    const p2 = t.cluster.last();
+    p2.ready();
+    t.d.advance(8);
+    p2.respond(200, true);
+    expect(t.cb.info.firstUpstreamRxMonotonic).toBe(1015);
   });
 });

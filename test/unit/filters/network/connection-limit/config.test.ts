@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../../../src/config/config-error.js';
 import {
   CONNECTION_LIMIT_FILTER_NAME,
   CONNECTION_LIMIT_TYPE_URL,
@@ -7,18 +6,11 @@ import {
   parseConnectionLimitConfig,
   type ConnectionLimitConfig,
 } from '../../../../../filters/network/connection-limit/config.js';
+import { problemLines } from '../../../../support/config-errors.js';
 
 const P = 'static_resources.listeners[0].filter_chains[0].filters[0].typed_config';
 
-function problems(raw: unknown): string[] {
-  try {
-    parseConnectionLimitConfig(raw, P);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    return e.problems.map((p) => `${p.path}: ${p.detail}`);
-  }
-  throw new Error('expected a ConfigError');
-}
+const problems = (raw: unknown): string[] => problemLines(() => parseConnectionLimitConfig(raw, P));
 
 describe('connection_limit config: accepted', () => {
   const table: Array<[string, unknown, ConnectionLimitConfig]> = [

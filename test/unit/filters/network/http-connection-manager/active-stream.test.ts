@@ -382,3 +382,84 @@ describe('resets', () => {
     expect(rt.accessLog.entries[0]).toMatchObject({ code: 400, flags: 'DPE', details: 'http1.invalid_method' });
   });
 });
+
+describe('CONNECT_ERROR for a tunnel whose upstream connection failed (RFC 9113 §8.5)', () => {
+  /** Starts the response, then has the router abort it with `flag` (the HCM resets the stream). */
+  function abortAfterResponseStarted(headers: HeaderMapImpl, flag: 'UC' | 'UF' | 'UR' | 'UPE', proto: 'HTTP/1.1' | 'HTTP/2' = 'HTTP/2') {
+    const s = setup({ upgrades: new Map([['websocket', true], ['connect', true]]) });
+    s.owner.proto = proto;
+    s.stream.decodeHeaders(headers, false);
+    s.respond(200, {}, false);
+    s.router.decoderCallbacks.sendLocalReply(503, '', { details: 'upstream_reset_after_response_started', responseFlag: flag });
+    return s;
+  }
+  const connect = () => HeaderMapImpl.fromObject({ ':method': 'CONNECT', ':authority': 'example.com:443' });
+  const extendedConnect = () =>
+    HeaderMapImpl.fromObject({ ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/chat', ':authority': 'example.com', ':scheme': 'http' });
+
+  it.each([
+    ['a CONNECT, connection termination (UC)', connect, 'UC', 'ConnectError'],
+    ['a CONNECT, connection failure (UF)', connect, 'UF', 'ConnectError'],
+    ['an extended CONNECT (RFC 8441), UC', extendedConnect, 'UC', 'ConnectError'],
+    ['a CONNECT, upstream stream reset (UR)', connect, 'UR', 'LocalReset'],
+    ['a CONNECT, upstream protocol error (UPE)', connect, 'UPE', 'ProtocolError'],
+    ['a GET, UC', () => req(), 'UC', 'LocalReset'],
+  ] as const)('%s -> %s', (_label, headers, flag, reason) => {
+    const { enc, counter } = abortAfterResponseStarted(headers(), flag);
+    expect(enc.s.resets).toEqual([reason]);
+    expect(counter('downstream_rq_tx_reset')).toBe(1);
+  });
+
+  it('an HTTP/1.1 CONNECT is reset with ConnectError too (the codec closes the connection)', () => {
+    const { enc, owner } = abortAfterResponseStarted(connect(), 'UC', 'HTTP/1.1');
+    expect(enc.s.resets).toEqual(['ConnectError']);
+    expect(owner.drainState).toBe('Closing');
+  });
+
+  it('a peer CONNECT_ERROR counts downstream_rq_rx_reset', () => {
+    const { stream, counter } = setup();
+    stream.decodeHeaders(req(), false);
+    stream.onResetStream('ConnectError', 'http2.remote_reset');
+    expect(counter('downstream_rq_rx_reset')).toBe(1);
+  });
+});
+
+describe('stream info for the access log', () => {
+  it('records the connection id, the SNI and the request / response timestamps', () => {
+    const log: string[] = [];
+    const router = new RecordingFilter('R', log);
+    router.decodeHeadersStatus = 'StopIteration';
+    router.consumeData = true;
+    const rt = makeRuntime({}, (fm) => fm.addStreamDecoderFilter(router));
+    const disp = new FakeDispatcher();
+    const conn = new FakeConnection(disp);
+    conn.requestedServerName = () => 'api.example.com';
+    const stream = new ActiveStream(new FakeOwner(rt, conn), new FakeEncoder());
+    const info = stream.info;
+    expect(info.connectionId).toBe(7);
+    expect(info.requestedServerName).toBe('api.example.com');
+    expect(info.startMonotonic).toBe(1000);
+    stream.decodeHeaders(req(), false);
+    disp.advance(5);
+    expect(info.lastDownstreamRxMonotonic).toBeUndefined();
+    stream.decodeData(new BufferChain('body'), true);
+    expect(info.lastDownstreamRxMonotonic).toBe(1005);
+    disp.advance(10);
+    router.decoderCallbacks.encodeHeaders(HeaderMapImpl.fromObject({ ':status': '200' }), false, 'via_upstream');
+    disp.advance(3);
+    expect(info.lastDownstreamTxMonotonic).toBeUndefined();
+    router.decoderCallbacks.encodeData(new BufferChain('done'), true);
+    expect(info.lastDownstreamTxMonotonic).toBe(1018);
+    expect(info.endMonotonic).toBe(1018);
+  });
+
+  it('leaves the last-byte-sent time unset when the stream is reset', () => {
+    const { stream, disp } = setup();
+    stream.decodeHeaders(req(), true);
+    expect(stream.info.lastDownstreamRxMonotonic).toBe(1000);
+    disp.advance(7);
+    stream.onResetStream('RemoteReset', '');
+    expect(stream.info.lastDownstreamTxMonotonic).toBeUndefined();
+    expect(stream.info.endMonotonic).toBe(1007);
+  });
+});

@@ -1,12 +1,17 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_HTTP1_OPTIONS, DEFAULT_HTTP2_OPTIONS } from '../../../../../codecs/index.js';
-import { HCM_TYPE_URL, hcmFactory, parseHcmConfig } from '../../../../../filters/network/http-connection-manager/config.js';
+import { createHcmRuntime, HCM_TYPE_URL, hcmFactory, parseHcmConfig } from '../../../../../filters/network/http-connection-manager/config.js';
 import { HttpConnectionManager } from '../../../../../filters/network/http-connection-manager/hcm.js';
 import type { ConfigValidationContext, FactoryContext, NamedHttpFilterConfigFactory } from '../../../../../src/api/filter-config.js';
 import type { ReadFilter } from '../../../../../src/api/network.js';
 import type { ClusterManager } from '../../../../../src/api/upstream.js';
-import { ConfigError } from '../../../../../src/config/config-error.js';
+import { StreamInfoImpl } from '../../../../../src/access-log/stream-info-impl.js';
+import { LifecycleNotifier } from '../../../../../src/server/lifecycle-notifier.js';
 import { StatsStore } from '../../../../../src/stats/store.js';
+import { configErrorOf } from '../../../../support/config-errors.js';
 import { FakeConnection, FakeDispatcher, FakeDrain, silentLogger } from './fakes.js';
 
 const ROUTE_CONFIG = {
@@ -41,16 +46,6 @@ function minimal(extra: Record<string, unknown> = {}): Record<string, unknown> {
     http_filters: [{ name: 'envoy.filters.http.router' }],
     ...extra,
   };
-}
-
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw e;
-  }
-  throw new Error('expected a ConfigError');
 }
 
 const P = 'static_resources.listeners[0].filter_chains[0].filters[0].typed_config';
@@ -190,14 +185,14 @@ describe('HttpConnectionManager config', () => {
     [{ access_log: [{ name: 'envoy.access_loggers.stdout', filter: {} }] }, P + '.access_log[0]', 'field "filter" is not supported by sluice yet'],
     [{ strip_any_host_port: true, strip_matching_host_port: true }, P, 'only one of strip_matching_host_port, strip_any_host_port may be set'],
   ])('rejects %j', (extra, path, detail) => {
-    const e = errorOf(() => parseHcmConfig(minimal(extra), P, validation));
+    const e = configErrorOf(() => parseHcmConfig(minimal(extra), P, validation));
     expect(e.problems[0]).toEqual({ path, detail });
   });
 
   it('resolves http_filters at factory creation when parsed without a validation context', () => {
     const c = parseHcmConfig(minimal({ http_filters: [{ name: 'test.pass' }] }), P);
     const ctx = factoryContext();
-    const e = errorOf(() => hcmFactory.createFilterFactory(c, ctx));
+    const e = configErrorOf(() => hcmFactory.createFilterFactory(c, ctx));
     expect(e.problems[0]).toEqual({
       path: `${P}.http_filters[0].name`,
       detail: 'the last HTTP filter must be a terminal filter such as envoy.filters.http.router, not "test.pass"',
@@ -221,7 +216,7 @@ describe('HttpConnectionManager config', () => {
   });
 });
 
-function factoryContext(): FactoryContext {
+function factoryContext(lifecycleNotifier = new LifecycleNotifier()): FactoryContext {
   const store = new StatsStore();
   return {
     clusterManager: {} as ClusterManager,
@@ -230,7 +225,38 @@ function factoryContext(): FactoryContext {
     dispatcher: new FakeDispatcher(),
     logger: silentLogger,
     drainDecision: new FakeDrain(),
+    lifecycleNotifier,
     listenerName: 'l0',
     httpFilterFactory: (name) => FACTORIES.get(name),
   };
 }
+
+describe('access logs at shutdown', () => {
+  it('registers one ShutdownExit callback that flushes the access logs to their files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-hcm-'));
+    try {
+      const path = join(dir, 'access.log');
+      const file = { name: 'envoy.access_loggers.file', typed_config: { path, log_format: { text_format: '%RESPONSE_CODE% last line\n' } } };
+      const c = parseHcmConfig(minimal({ access_log: [file, file] }), P, validation);
+      const notifier = new LifecycleNotifier();
+      const runtime = createHcmRuntime(c, factoryContext(notifier));
+      const info = new StreamInfoImpl({ systemTime: () => 0, approximateMonotonicTime: () => 0 });
+      info.responseCode = 200;
+      for (const log of runtime.accessLogs) log.log(info);
+      // Nothing is written before the batch goes out (a later loop turn), unless flushed.
+      expect(readFileSync(path, 'utf8')).toBe('');
+      expect(await notifier.runStage('ShutdownExit', 2000, silentLogger)).toBe(true);
+      expect(readFileSync(path, 'utf8')).toBe('200 last line\n200 last line\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('registers nothing without access logs', async () => {
+    const notifier = new LifecycleNotifier();
+    let registered = 0;
+    const counting = { registerCallback: (...args: Parameters<LifecycleNotifier['registerCallback']>) => (registered++, notifier.registerCallback(...args)) };
+    createHcmRuntime(parseHcmConfig(minimal(), P, validation), { ...factoryContext(), lifecycleNotifier: counting });
+    expect(registered).toBe(0);
+  });
+});

@@ -10,7 +10,6 @@ import { createHcmListenerStats, createHcmStats } from '../../../../../filters/n
 import type { AccessLog } from '../../../../../src/access-log/access-log.js';
 import type { BufferInstance } from '../../../../../src/api/buffer.js';
 import type { DrainDecision } from '../../../../../src/api/filter-config.js';
-import type { Logger } from '../../../../../src/api/logger.js';
 import { StatsStore } from '../../../../../src/stats/store.js';
 import type { DeferredDeletable, Dispatcher, Timer } from '../../../../../src/api/dispatcher.js';
 import type {
@@ -44,6 +43,10 @@ import type {
 } from '../../../../../src/api/network.js';
 import type { Route, RouteConfig } from '../../../../../src/api/router.js';
 import type { ResponseFlag, StreamInfo } from '../../../../../src/api/stream-info.js';
+import { headersObject } from '../../../../support/headers-object.js';
+import { silentLogger } from '../../../../support/silent-logger.js';
+
+export { headersObject, silentLogger };
 
 export class FakeTimer implements Timer {
   due: number | undefined;
@@ -226,14 +229,6 @@ export class FakeStream implements Stream {
   }
 }
 
-export function headersObject(h: HeaderMap): Record<string, string> {
-  const o: Record<string, string> = {};
-  h.forEach((n, v) => {
-    o[n] = o[n] === undefined ? v : `${o[n]},${v}`;
-  });
-  return o;
-}
-
 /** Records what reaches the codec, as readable strings. */
 export class FakeEncoder implements ResponseEncoder {
   readonly events: string[] = [];
@@ -414,16 +409,6 @@ export class FakeDrain implements DrainDecision {
     for (const cb of [...this.cbs]) cb();
   }
 }
-
-export const silentLogger: Logger = {
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  child: () => silentLogger,
-  isLevelEnabled: () => false,
-};
 
 export interface TestRuntime extends HcmRuntime {
   readonly store: StatsStore;

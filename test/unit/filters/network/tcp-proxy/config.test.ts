@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../../../src/config/config-error.js';
+import type { ConfigValidationContext } from '../../../../../src/api/filter-config.js';
+import { FilterRegistry } from '../../../../../src/config/filter-registry.js';
+import { loadBootstrap } from '../../../../../src/config/load.js';
 import {
   DEFAULT_IDLE_TIMEOUT_MS,
   TCP_PROXY_FILTER_NAME,
@@ -8,18 +10,11 @@ import {
   tcpProxyFactory,
   type TcpProxyConfig,
 } from '../../../../../filters/network/tcp-proxy/config.js';
+import { problemLines } from '../../../../support/config-errors.js';
 
 const P = 'static_resources.listeners[0].filter_chains[0].filters[0].typed_config';
 
-function problems(raw: unknown): string[] {
-  try {
-    parseTcpProxyConfig(raw, P);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    return e.problems.map((p) => `${p.path}: ${p.detail}`);
-  }
-  throw new Error('expected a ConfigError');
-}
+const problems = (raw: unknown, ctx?: ConfigValidationContext): string[] => problemLines(() => parseTcpProxyConfig(raw, P, ctx));
 
 describe('tcp_proxy config: accepted', () => {
   const base = { statPrefix: 'p', idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS, maxConnectAttempts: 1, maxDownstreamConnectionDurationMs: 0 };
@@ -123,5 +118,55 @@ describe('tcpProxyFactory', () => {
     expect(tcpProxyFactory.typeUrls).toEqual(['type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy']);
     expect(tcpProxyFactory.isTerminalFilter).toBe(true);
     expect(tcpProxyFactory.parseConfig({ stat_prefix: 'x', cluster: 'y' }, P).clusters).toEqual([{ name: 'y', weight: 1 }]);
+  });
+});
+
+describe('tcp_proxy config: clusters checked against the bootstrap', () => {
+  const known = new Set(['a', 'b']);
+  const ctx: ConfigValidationContext = { clusterExists: (name) => known.has(name), httpFilterFactory: () => undefined };
+
+  it('accepts clusters that exist', () => {
+    expect(parseTcpProxyConfig({ stat_prefix: 'p', cluster: 'a' }, P, ctx).clusters).toEqual([{ name: 'a', weight: 1 }]);
+    const weighted = { stat_prefix: 'p', weighted_clusters: { clusters: [{ name: 'a', weight: 1 }, { name: 'b', weight: 2 }] } };
+    expect(parseTcpProxyConfig(weighted, P, ctx).clusters).toEqual([{ name: 'a', weight: 1 }, { name: 'b', weight: 2 }]);
+  });
+
+  it('names an unknown cluster at its path', () => {
+    expect(problems({ stat_prefix: 'p', cluster: 'x' }, ctx)).toEqual([`${P}.cluster: unknown cluster "x"`]);
+  });
+
+  it('names every unknown weighted cluster at its own path', () => {
+    const weighted = { stat_prefix: 'p', weighted_clusters: { clusters: [{ name: 'y', weight: 1 }, { name: 'a', weight: 1 }, { name: 'z', weight: 1 }] } };
+    expect(problems(weighted, ctx)).toEqual([
+      `${P}.weighted_clusters.clusters[0].name: unknown cluster "y"`,
+      `${P}.weighted_clusters.clusters[2].name: unknown cluster "z"`,
+    ]);
+  });
+
+  it('does not check clusters without a context (a filter config parsed on its own)', () => {
+    expect(parseTcpProxyConfig({ stat_prefix: 'p', cluster: 'x' }, P).clusters).toEqual([{ name: 'x', weight: 1 }]);
+  });
+});
+
+describe('tcp_proxy config in a whole bootstrap', () => {
+  it('loadBootstrap rejects a tcp_proxy naming an undefined cluster, at the field', () => {
+    const bootstrap = {
+      static_resources: {
+        listeners: [
+          {
+            name: 'l4',
+            address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+            filter_chains: [{ filters: [{ name: TCP_PROXY_FILTER_NAME, typed_config: { '@type': TCP_PROXY_TYPE_URL, stat_prefix: 'p', cluster: 'x' } }] }],
+          },
+        ],
+        clusters: [{ name: 'a', connect_timeout: '1s', load_assignment: { cluster_name: 'a', endpoints: [] } }],
+      },
+    };
+    const registry = new FilterRegistry().registerNetworkFilter(tcpProxyFactory);
+    expect(() => loadBootstrap(bootstrap, registry)).toThrow(
+      'static_resources.listeners[0].filter_chains[0].filters[0].typed_config.cluster: unknown cluster "x"',
+    );
+    bootstrap.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.cluster = 'a';
+    expect(loadBootstrap(bootstrap, registry).listeners).toHaveLength(1);
   });
 });

@@ -255,10 +255,10 @@ describe('TcpProxyFilter: watermarks', () => {
   it('downstream write buffer above high pauses upstream reads; below low resumes', () => {
     const s = setup();
     const { upstream } = connected(s);
-    s.downstream.raiseAboveHigh();
+    s.downstream.raiseAboveHighWatermark();
     expect(upstream.readDisableCalls).toEqual([true]);
     expect(s.stat('cluster.backend.upstream_flow_control_paused_reading_total')).toBe(1);
-    s.downstream.raiseBelowLow();
+    s.downstream.raiseBelowLowWatermark();
     expect(upstream.readDisableCalls).toEqual([true, false]);
     expect(s.stat('cluster.backend.upstream_flow_control_resumed_reading_total')).toBe(1);
   });
@@ -266,11 +266,11 @@ describe('TcpProxyFilter: watermarks', () => {
   it('upstream write buffer above high pauses downstream reads; below low resumes', () => {
     const s = setup();
     const { upstream } = connected(s);
-    upstream.raiseAboveHigh();
+    upstream.raiseAboveHighWatermark();
     expect(s.downstream.readDisableCalls).toEqual([true, false, true]);
     expect(s.downstream.readEnabled()).toBe(false);
     expect(s.stat('tcp.tp.downstream_flow_control_paused_reading_total')).toBe(1);
-    upstream.raiseBelowLow();
+    upstream.raiseBelowLowWatermark();
     expect(s.downstream.readEnabled()).toBe(true);
     expect(s.stat('tcp.tp.downstream_flow_control_resumed_reading_total')).toBe(1);
   });
@@ -280,8 +280,8 @@ describe('TcpProxyFilter: watermarks', () => {
     const { upstream } = connected(s);
     upstream.holdFlush = true;
     s.downstream.remoteClose();
-    upstream.raiseAboveHigh();
-    s.downstream.raiseAboveHigh();
+    upstream.raiseAboveHighWatermark();
+    s.downstream.raiseAboveHighWatermark();
     expect(upstream.readDisableCalls).toEqual([]);
     expect(s.stat('tcp.tp.downstream_flow_control_paused_reading_total')).toBe(0);
     expect(s.stat('cluster.backend.upstream_flow_control_paused_reading_total')).toBe(0);
