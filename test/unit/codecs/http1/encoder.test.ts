@@ -84,6 +84,21 @@ describe('http1 encoder: heads', () => {
     ];
     for (const [got, expected] of cases) expect(got).toEqual(expected);
   });
+
+  it('checks every character against its class: DEL and controls out, HTAB and obs-text in', () => {
+    const cases: ReadonlyArray<readonly [Buffer | EncodeError, EncodeError]> = [
+      [encodeResponseHead(200, [['x', 'a\x7fb']]), { error: 'invalid_header_value', name: 'x' }],
+      [encodeResponseHead(200, [['x', '\x1f']]), { error: 'invalid_header_value', name: 'x' }],
+      [encodeResponseHead(200, [['x\x7f', 'v']]), { error: 'invalid_header_name', name: 'x\x7f' }],
+      [encodeResponseHead(200, [['x\xe9', 'v']]), { error: 'invalid_header_name', name: 'x\xe9' }],
+      [encodeRequestHead('G\xe9T', '/', []), { error: 'invalid_method' }],
+      [encodeRequestHead('GET', '/\x7f', []), { error: 'invalid_path' }],
+    ];
+    for (const [got, expected] of cases) expect(got).toEqual(expected);
+    const ok = encodeResponseHead(200, [["!#$%&'*+-.^_`|~09azAZ", '\t \x80\xff~']]);
+    expect(isEncodeError(ok)).toBe(false);
+    expect((ok as Buffer).toString('latin1')).toBe("HTTP/1.1 200 OK\r\n!#$%&'*+-.^_`|~09azAZ: \t \x80\xff~\r\n\r\n");
+  });
 });
 
 describe('http1 encoder: chunks', () => {

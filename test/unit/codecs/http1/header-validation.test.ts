@@ -5,6 +5,7 @@ import {
   validateResponseFraming,
   type FramingError,
 } from '../../../../codecs/http1/header-validation.js';
+import { HeaderMapImpl } from '../../../../codecs/headers.js';
 
 type H = ReadonlyArray<readonly [string, string]>;
 const host: H = [['Host', 'example.com']];
@@ -89,4 +90,31 @@ describe('validateResponseFraming', () => {
       expect(validateResponseFraming(status, minor, headers)).toBe(expected);
     });
   }
+});
+
+describe('framing checks over the codecs\' own header maps (flat-list path)', () => {
+  const map = (pairs: H): HeaderMapImpl => HeaderMapImpl.fromPairs(pairs);
+  const cases: ReadonlyArray<readonly [string, H, FramingError | null]> = [
+    ['plain length', [['content-length', '13']], null],
+    ['zero', [['content-length', '0']], null],
+    ['leading zeros equal to a plain duplicate', [['content-length', '005'], ['content-length', '5']], null],
+    ['plain duplicates that differ', [['content-length', '5'], ['content-length', '6']], 'http1.content_length_conflict'],
+    ['a list', [['content-length', '5, 5']], null],
+    ['not digits', [['content-length', '5x']], 'http1.content_length_invalid'],
+    ['seventeen digits', [['content-length', '12345678901234567']], null],
+    ['chunked with a length', [['content-length', '5'], ['transfer-encoding', 'chunked']], 'http1.content_length_and_chunked_not_allowed'],
+  ];
+  for (const [name, pairs, expected] of cases) {
+    it(name, () => {
+      expect(validateResponseFraming(200, 1, map(pairs))).toBe(expected);
+      // The same answer as over plain pairs.
+      expect(validateResponseFraming(200, 1, pairs)).toBe(expected);
+      expect(validateRequestFraming('POST', 1, map([...host, ...pairs]))).toBe(expected);
+    });
+  }
+  it('Host from a map: counted and checked', () => {
+    expect(validateRequestFraming('GET', 1, map([['host', 'a'], ['host', 'b']]))).toBe('http1.multiple_host');
+    expect(validateRequestFraming('GET', 1, map([['host', 'a b']]))).toBe('http1.invalid_host');
+    expect(validateRequestFraming('GET', 1, map([]))).toBe('http1.missing_host');
+  });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Timer } from '../../../../src/api/dispatcher.js';
 import { NodeDispatcher } from '../../../../src/common/dispatcher.js';
 import { sleep, waitFor } from '../../../support/net-helpers.js';
 
@@ -59,6 +60,54 @@ describe('NodeDispatcher timers', () => {
     expect(fired).toBe(0);
     expect(t.enabled()).toBe(true);
     t.disableTimer();
+  });
+
+  it('timers of one delay fire in arming order; one re-armed from a callback waits its full delay', async () => {
+    const d = new NodeDispatcher();
+    const log: string[] = [];
+    const start = performance.now();
+    let rearmedAt = 0;
+    const a: Timer = d.createTimer(() => {
+      log.push('a');
+      if (log.length === 1) {
+        rearmedAt = performance.now();
+        a.enableTimer(25);
+      }
+    });
+    const b = d.createTimer(() => log.push('b'));
+    const c = d.createTimer(() => log.push('c'));
+    a.enableTimer(25);
+    b.enableTimer(25);
+    c.enableTimer(25);
+    b.disableTimer();
+    await waitFor(() => log.length === 3, 1000, 'three firings');
+    expect(log).toEqual(['a', 'c', 'a']);
+    expect(rearmedAt - start).toBeGreaterThanOrEqual(24);
+    expect(performance.now() - rearmedAt).toBeGreaterThanOrEqual(24);
+    expect(b.enabled()).toBe(false);
+  });
+
+  it('disarming the earliest timer of a delay leaves the later ones armed', async () => {
+    const d = new NodeDispatcher();
+    const fired: string[] = [];
+    const first = d.createTimer(() => fired.push('first'));
+    const second = d.createTimer(() => fired.push('second'));
+    const start = performance.now();
+    first.enableTimer(30);
+    second.enableTimer(30);
+    first.disableTimer();
+    await waitFor(() => fired.length === 1, 1000, 'the later timer');
+    expect(performance.now() - start).toBeGreaterThanOrEqual(29);
+    await sleep(40);
+    expect(fired).toEqual(['second']);
+  });
+
+  it('timers of different delays interleave by expiry', async () => {
+    const d = new NodeDispatcher();
+    const log: number[] = [];
+    for (const ms of [40, 10, 30, 20]) d.createTimer(() => log.push(ms)).enableTimer(ms);
+    await waitFor(() => log.length === 4, 1000, 'four timers');
+    expect(log).toEqual([10, 20, 30, 40]);
   });
 });
 

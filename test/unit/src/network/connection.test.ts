@@ -282,6 +282,39 @@ describe('write path and watermarks', () => {
     expect(peer.text()).toBe('GET / HTTP/1.1\r\n\r\n');
   });
 
+  it('gathers the small writes of one turn (counted as buffered) and sends them once it returns', async () => {
+    const { conn, peer } = await serverSide();
+    conn.write(new BufferChain('HTTP/1.1 200 OK\r\n\r\n'), false);
+    conn.write(new BufferChain('body'), false);
+    expect(conn.bufferedWriteBytes()).toBe(23);
+    await peer.waitForText('HTTP/1.1 200 OK\r\n\r\nbody');
+    expect(peer.text()).toBe('HTTP/1.1 200 OK\r\n\r\nbody');
+    expect(conn.bufferedWriteBytes()).toBe(0);
+  });
+
+  it('sends what a turn wrote before a NoFlush close or a FIN in the same turn', async () => {
+    const a = await serverSide();
+    a.conn.write(new BufferChain('last words'), false);
+    a.conn.close('NoFlush');
+    expect(a.rec.events).toEqual(['LocalClose']);
+    await a.peer.waitForEnd();
+    expect(a.peer.text()).toBe('last words');
+    const b = await serverSide();
+    b.conn.write(new BufferChain('then '), false);
+    b.conn.write(new BufferChain('FIN'), true);
+    await b.peer.waitForEnd();
+    expect(b.peer.text()).toBe('then FIN');
+  });
+
+  it('a FlushWrite in the turn of a small write closes at once: the kernel took the bytes', async () => {
+    const { conn, peer, rec } = await serverSide();
+    conn.write(new BufferChain('bye'), false);
+    conn.close('FlushWrite');
+    expect(rec.events).toEqual(['LocalClose']);
+    await peer.waitForEnd();
+    expect(peer.text()).toBe('bye');
+  });
+
   it('bumps attached stats counters and returns the buffered gauges to 0 at close', async () => {
     const { conn, peer, sink } = await serverSide({ bufferLimit: 1024 });
     const rxTotal = fakeCounter();
