@@ -38,20 +38,15 @@ import type {
   ResponseDecoder,
   StreamResetReason,
 } from '../../src/api/http-codec.js';
-import type { Connection, ConnectionCallbacks, ConnectionEvent } from '../../src/api/network.js';
+import type { Connection, ConnectionEvent } from '../../src/api/network.js';
 import type { Scope } from '../../src/api/stats.js';
 import { BufferChain } from '../../src/common/buffer-chain.js';
 import type { Http1CodecOptions } from '../codec-options.js';
 import { HeaderMapImpl } from '../headers.js';
 import { validateResponseFraming } from './header-validation.js';
-import {
-  CallbackResult,
-  Parser,
-  type HeadersCompleteResult,
-  type ParserCallbacks,
-  type SpanResult,
-} from './parser.js';
-import { FieldCollector, hasToken } from './field-collector.js';
+import { Http1ConnectionBase } from './connection-base.js';
+import { CallbackResult, type HeadersCompleteResult, type SpanResult } from './parser.js';
+import { hasToken } from './field-collector.js';
 import { CODEC_OK, RequestEncoderImpl, type ClientStreamOwner, type Http1Stream } from './stream-encoder.js';
 
 /** Envoy's MAX_RESPONSE_HEADERS_KB: responses may carry larger heads than requests. */
@@ -76,18 +71,16 @@ class ClientStream extends RequestEncoderImpl {
   }
 }
 
-export class Http1ClientConnection implements ClientConnection, ParserCallbacks, ClientStreamOwner {
-  readonly connection: Connection;
+export class Http1ClientConnection
+  extends Http1ConnectionBase<ClientStream, Failure>
+  implements ClientConnection, ClientStreamOwner
+{
   private readonly callbacks: CodecConnectionCallbacks;
-  private readonly maxHeaderBytes: number;
-  private readonly parser: Parser;
   readonly outputBuffer = new BufferChain();
   /** Streams whose request head went out and whose response has not fully arrived, in wire order. */
   private readonly queue: ClientStream[] = [];
   /** Streams not finished yet (for watermark relays and resets). */
   private readonly open = new Set<ClientStream>();
-  private readonly body = new BufferChain();
-  private readonly tunnelData = new BufferChain();
   /** The request being written (its head is out, its end is not). */
   private requestInProgress: Http1Stream | null = null;
   private tunnel: ClientStream | null = null;
@@ -98,30 +91,16 @@ export class Http1ClientConnection implements ClientConnection, ParserCallbacks,
   private aboveHighWatermark = false;
   private dispatching = false;
   private closed = false;
-  private failure: Failure | null = null;
   private error: CodecStatus | null = null;
   // The message being parsed.
   private premature = false;
   private informational = false;
-  private readonly fields: FieldCollector;
-  private inTrailers = false;
-  private deferredHeaders: HeaderMapImpl | null = null;
 
   constructor(connection: Connection, callbacks: CodecConnectionCallbacks, options: Http1CodecOptions, _scope: Scope) {
-    this.connection = connection;
+    super(connection, 'response', Math.max(options.maxHeadersKb, MAX_RESPONSE_HEADERS_KB) * 1024, options.maxHeadersCount);
     this.callbacks = callbacks;
-    this.maxHeaderBytes = Math.max(options.maxHeadersKb, MAX_RESPONSE_HEADERS_KB) * 1024;
-    this.parser = new Parser('response', this);
-    this.fields = new FieldCollector(options.maxHeadersCount);
     const pending = connection as Connection & { connecting?: () => boolean };
     this.connected = connection.state() === 'Open' && !(typeof pending.connecting === 'function' && pending.connecting());
-    const events: ConnectionCallbacks = {
-      onEvent: (event) => this.onConnectionEvent(event),
-      // The owner relays watermarks through onUnderlyingConnection*: not twice.
-      onAboveWriteBufferHighWatermark: () => {},
-      onBelowWriteBufferLowWatermark: () => {},
-    };
-    connection.addConnectionCallbacks(events);
   }
 
   /** Whether another request may be sent on this connection once the current ones are done. */
@@ -273,27 +252,16 @@ export class Http1ClientConnection implements ClientConnection, ParserCallbacks,
     }
   }
 
-  private halted(): boolean {
+  protected halted(): boolean {
     return this.closed || this.error !== null || this.connection.state() === 'Closed';
   }
 
-  private flushBody(): void {
+  protected flushBody(): void {
     const body = this.body;
     if (body.length === 0) return;
     const s = this.queue[0];
     if (s !== undefined && !s.finished) s.decoder.decodeData(body, false);
     body.drain(body.length);
-  }
-
-  private deliverTunnel(s: ClientStream, data: BufferInstance): void {
-    if (s.finished || s.remoteComplete) {
-      data.drain(data.length);
-      return;
-    }
-    const buf = this.tunnelData;
-    buf.move(data);
-    s.decoder.decodeData(buf, false);
-    buf.drain(buf.length);
   }
 
   private dropStream(s: ClientStream): void {
@@ -303,7 +271,7 @@ export class Http1ClientConnection implements ClientConnection, ParserCallbacks,
     if (this.tunnel === s) this.tunnel = null;
   }
 
-  private finishStream(s: ClientStream): void {
+  protected finishStream(s: ClientStream): void {
     this.dropStream(s);
     s.finish();
   }
@@ -340,10 +308,7 @@ export class Http1ClientConnection implements ClientConnection, ParserCallbacks,
   private onRemoteEnd(): void {
     const t = this.tunnel;
     if (t !== null) {
-      if (t.remoteComplete || t.finished || this.transportFailed()) return;
-      t.remoteComplete = true;
-      t.decoder.decodeData(new BufferChain(), true);
-      if (t.localComplete) this.finishStream(t);
+      if (!t.remoteComplete && !t.finished && !this.transportFailed()) this.endTunnel(t);
       return;
     }
     this.notReusable(false);
@@ -371,7 +336,7 @@ export class Http1ClientConnection implements ClientConnection, ParserCallbacks,
     return (c.transportFailureReason?.() ?? '') !== '';
   }
 
-  private onConnectionEvent(event: ConnectionEvent): void {
+  protected onConnectionEvent(event: ConnectionEvent): void {
     if (this.closed) return;
     if (event === 'Connected') {
       this.connected = true;
@@ -387,9 +352,7 @@ export class Http1ClientConnection implements ClientConnection, ParserCallbacks,
   // ---- ParserCallbacks ----
 
   onMessageBegin(): SpanResult {
-    this.fields.reset([':status', '']);
-    this.inTrailers = false;
-    this.deferredHeaders = null;
+    this.beginMessage([':status', '']);
     this.informational = false;
     if (this.queue.length === 0) this.premature = true;
     return CallbackResult.Success;
@@ -401,28 +364,6 @@ export class Http1ClientConnection implements ClientConnection, ParserCallbacks,
 
   onStatus(): SpanResult {
     return this.checkHeadSize();
-  }
-
-  onHeaderField(data: Buffer, start: number, end: number): SpanResult {
-    return this.fields.onField(data, start, end) ? this.checkHeadSize() : this.tooManyFields();
-  }
-
-  onHeaderValue(data: Buffer, start: number, end: number): SpanResult {
-    this.fields.onValue(data, start, end);
-    return this.checkHeadSize();
-  }
-
-  onTrailerField(data: Buffer, start: number, end: number): SpanResult {
-    if (!this.inTrailers) {
-      this.flushBody();
-      this.inTrailers = true;
-      this.fields.reset([]);
-    }
-    return this.onHeaderField(data, start, end);
-  }
-
-  onTrailerValue(data: Buffer, start: number, end: number): SpanResult {
-    return this.onHeaderValue(data, start, end);
   }
 
   onHeadersComplete(): HeadersCompleteResult {
@@ -497,12 +438,6 @@ export class Http1ClientConnection implements ClientConnection, ParserCallbacks,
     return this.halted() ? CallbackResult.Pause : CallbackResult.Success;
   }
 
-  onBody(data: Buffer): SpanResult {
-    if (this.halted()) return CallbackResult.Pause;
-    this.body.add(data);
-    return CallbackResult.Success;
-  }
-
   onMessageComplete(): SpanResult {
     if (!this.fields.finish()) return this.tooManyFields();
     if (this.informational) {
@@ -518,36 +453,14 @@ export class Http1ClientConnection implements ClientConnection, ParserCallbacks,
     if (!this.parser.shouldKeepAlive) this.notReusable(true);
     // The rest of a request that lost its response cannot be framed for a next one.
     if (!s.localComplete) this.notReusable(true);
-    const headers = this.deferredHeaders;
-    this.deferredHeaders = null;
-    if (!s.finished) {
-      if (headers !== null) s.decoder.decodeHeaders(headers, true);
-      else if (this.inTrailers) s.decoder.decodeTrailers(new HeaderMapImpl(this.fields.list));
-      else s.decoder.decodeData(this.body, true);
-    }
-    if (s.localComplete) this.finishStream(s);
+    this.completeMessage(s);
     return CallbackResult.Pause;
   }
 
   // ---- limits ----
 
-  private tooManyFields(): SpanResult {
-    this.failure = {
-      code: 'CodecProtocolError',
-      details: 'http1.too_many_headers',
-      message: `http/1.1 protocol error: ${this.inTrailers ? 'trailers' : 'headers'} count exceeds limit`,
-    };
-    return CallbackResult.Error;
-  }
-
-  private checkHeadSize(): SpanResult {
-    if (this.parser.headerBytes <= this.maxHeaderBytes) return CallbackResult.Success;
-    this.failure = {
-      code: 'CodecProtocolError',
-      details: 'http1.headers_too_large',
-      message: `http/1.1 protocol error: ${this.inTrailers ? 'trailers' : 'headers'} size exceeds limit`,
-    };
-    return CallbackResult.Error;
+  protected limitFailure(details: string, message: string): Failure {
+    return { code: 'CodecProtocolError', details, message };
   }
 
   private reject(f: Failure): HeadersCompleteResult {

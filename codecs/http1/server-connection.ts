@@ -48,21 +48,15 @@ import type {
   ServerConnectionCallbacks,
   StreamResetReason,
 } from '../../src/api/http-codec.js';
-import type { Connection, ConnectionCallbacks, ConnectionCloseType, ConnectionEvent } from '../../src/api/network.js';
+import type { Connection, ConnectionCloseType, ConnectionEvent } from '../../src/api/network.js';
 import type { Scope } from '../../src/api/stats.js';
 import { BufferChain } from '../../src/common/buffer-chain.js';
 import type { Http1CodecOptions } from '../codec-options.js';
 import { HeaderMapImpl } from '../headers.js';
 import { framingErrorStatus, validateRequestFraming } from './header-validation.js';
-import {
-  CallbackResult,
-  Parser,
-  type HeadersCompleteResult,
-  type ParserCallbacks,
-  type ParserErrorCode,
-  type SpanResult,
-} from './parser.js';
-import { FieldCollector, hasToken, scanFields, trimOws } from './field-collector.js';
+import { Http1ConnectionBase } from './connection-base.js';
+import { CallbackResult, type HeadersCompleteResult, type ParserErrorCode, type SpanResult } from './parser.js';
+import { hasToken, scanFields, trimOws } from './field-collector.js';
 import { CODEC_OK, ResponseEncoderImpl, type Http1Stream, type ServerStreamOwner } from './stream-encoder.js';
 
 /** Why the codec rejects a request: the status it answers with and Envoy's details. */
@@ -78,17 +72,14 @@ class ServerStream extends ResponseEncoderImpl {
   held = false;
 }
 
-export class Http1ServerConnection implements ServerConnection, ParserCallbacks, ServerStreamOwner {
-  readonly connection: Connection;
+export class Http1ServerConnection
+  extends Http1ConnectionBase<ServerStream, Failure>
+  implements ServerConnection, ServerStreamOwner
+{
   private readonly callbacks: ServerConnectionCallbacks;
   private readonly options: Http1CodecOptions;
-  private readonly maxHeaderBytes: number;
   private readonly scheme: string;
-  private readonly parser: Parser;
   readonly outputBuffer = new BufferChain();
-  /** Body pieces of the current parse, delivered in one decodeData per slice. */
-  private readonly body = new BufferChain();
-  private readonly tunnelData = new BufferChain();
   private active: ServerStream | null = null;
   private nextStreamId = 1;
   private proto: Protocol = 'HTTP/1.1';
@@ -99,32 +90,17 @@ export class Http1ServerConnection implements ServerConnection, ParserCallbacks,
   private dispatching = false;
   private closed = false;
   private closeScheduled = false;
-  /** Set by a parser callback that returned Error. */
-  private failure: Failure | null = null;
   private error: CodecStatus | null = null;
   private errorDetails = '';
   // The message being parsed.
   private url = '';
-  private readonly fields: FieldCollector;
-  private inTrailers = false;
-  private deferredHeaders: HeaderMapImpl | null = null;
   private tunnelRequested = false;
 
   constructor(connection: Connection, callbacks: ServerConnectionCallbacks, options: Http1CodecOptions, _scope: Scope) {
-    this.connection = connection;
+    super(connection, 'request', options.maxHeadersKb * 1024, options.maxHeadersCount);
     this.callbacks = callbacks;
     this.options = options;
-    this.maxHeaderBytes = options.maxHeadersKb * 1024;
     this.scheme = connection.ssl() ? 'https' : 'http';
-    this.parser = new Parser('request', this);
-    this.fields = new FieldCollector(options.maxHeadersCount);
-    const events: ConnectionCallbacks = {
-      onEvent: (event) => this.onConnectionEvent(event),
-      // The owner relays watermarks through onUnderlyingConnection*: not twice.
-      onAboveWriteBufferHighWatermark: () => {},
-      onBelowWriteBufferLowWatermark: () => {},
-    };
-    connection.addConnectionCallbacks(events);
   }
 
   // ---- CodecConnection ----
@@ -142,7 +118,7 @@ export class Http1ServerConnection implements ServerConnection, ParserCallbacks,
       return CODEC_OK;
     }
     if (this.tunnel) {
-      this.deliverTunnel(data);
+      this.deliverTunnel(this.active, data);
       return CODEC_OK;
     }
     const busy = this.active;
@@ -236,7 +212,7 @@ export class Http1ServerConnection implements ServerConnection, ParserCallbacks,
           continue;
         }
         this.tunnel = true;
-        if (data.length > 0) this.deliverTunnel(data);
+        if (data.length > 0) this.deliverTunnel(this.active, data);
         return;
       }
       const f = r.errorCode === 'USER' && this.failure !== null ? this.failure : parserFailure(r.errorCode, r.errorReason);
@@ -246,28 +222,16 @@ export class Http1ServerConnection implements ServerConnection, ParserCallbacks,
     }
   }
 
-  private halted(): boolean {
+  protected halted(): boolean {
     return this.closed || this.closeScheduled || this.error !== null || this.connection.state() !== 'Open';
   }
 
-  private flushBody(): void {
+  protected flushBody(): void {
     const body = this.body;
     if (body.length === 0) return;
     const s = this.active;
     if (s !== null && !s.finished && !s.remoteComplete) s.decoder.decodeData(body, false);
     body.drain(body.length);
-  }
-
-  private deliverTunnel(data: BufferInstance): void {
-    const s = this.active;
-    if (s === null || s.finished || s.remoteComplete) {
-      data.drain(data.length);
-      return;
-    }
-    const buf = this.tunnelData;
-    buf.move(data);
-    s.decoder.decodeData(buf, false);
-    buf.drain(buf.length);
   }
 
   private hold(s: ServerStream): void {
@@ -283,7 +247,7 @@ export class Http1ServerConnection implements ServerConnection, ParserCallbacks,
     return s;
   }
 
-  private finishStream(s: ServerStream): void {
+  protected finishStream(s: ServerStream): void {
     s.finish();
     if (this.active === s) this.active = null;
   }
@@ -331,10 +295,7 @@ export class Http1ServerConnection implements ServerConnection, ParserCallbacks,
     const s = this.active;
     if (s === null || s.finished) return;
     if (this.tunnel) {
-      if (s.remoteComplete) return;
-      s.remoteComplete = true;
-      s.decoder.decodeData(new BufferChain(), true);
-      if (s.localComplete) this.finishStream(s);
+      if (!s.remoteComplete) this.endTunnel(s);
       return;
     }
     if (!s.remoteComplete) {
@@ -343,7 +304,7 @@ export class Http1ServerConnection implements ServerConnection, ParserCallbacks,
     }
   }
 
-  private onConnectionEvent(event: ConnectionEvent): void {
+  protected onConnectionEvent(event: ConnectionEvent): void {
     if (event === 'Connected' || this.closed) return;
     this.closed = true;
     const s = this.active;
@@ -357,9 +318,7 @@ export class Http1ServerConnection implements ServerConnection, ParserCallbacks,
   onMessageBegin(): SpanResult {
     this.url = '';
     // The pseudo-headers come first (HeaderMapImpl's order); their values are set at the end.
-    this.fields.reset([':method', '', ':path', '', ':authority', '', ':scheme', '']);
-    this.inTrailers = false;
-    this.deferredHeaders = null;
+    this.beginMessage([':method', '', ':path', '', ':authority', '', ':scheme', '']);
     this.tunnelRequested = false;
     this.proto = 'HTTP/1.1';
     this.newStream();
@@ -374,29 +333,6 @@ export class Http1ServerConnection implements ServerConnection, ParserCallbacks,
   /** Responses only. */
   onStatus(): SpanResult {
     return CallbackResult.Success;
-  }
-
-  onHeaderField(data: Buffer, start: number, end: number): SpanResult {
-    return this.fields.onField(data, start, end) ? this.checkHeadSize() : this.tooManyFields();
-  }
-
-  onHeaderValue(data: Buffer, start: number, end: number): SpanResult {
-    this.fields.onValue(data, start, end);
-    return this.checkHeadSize();
-  }
-
-  onTrailerField(data: Buffer, start: number, end: number): SpanResult {
-    if (!this.inTrailers) {
-      // The body is delivered before trailers are looked at (Envoy: even if they turn out bad).
-      this.flushBody();
-      this.inTrailers = true;
-      this.fields.reset([]);
-    }
-    return this.onHeaderField(data, start, end);
-  }
-
-  onTrailerValue(data: Buffer, start: number, end: number): SpanResult {
-    return this.onHeaderValue(data, start, end);
   }
 
   onHeadersComplete(): HeadersCompleteResult {
@@ -481,12 +417,6 @@ export class Http1ServerConnection implements ServerConnection, ParserCallbacks,
     return CallbackResult.Success;
   }
 
-  onBody(data: Buffer): SpanResult {
-    if (this.halted()) return CallbackResult.Pause;
-    this.body.add(data);
-    return CallbackResult.Success;
-  }
-
   onMessageComplete(): SpanResult {
     if (!this.fields.finish()) return this.tooManyFields();
     // A tunnel's head "completes" the message in llhttp: its bytes come next, as body.
@@ -494,36 +424,14 @@ export class Http1ServerConnection implements ServerConnection, ParserCallbacks,
     const s = this.active!;
     this.flushBody();
     s.remoteComplete = true;
-    const headers = this.deferredHeaders;
-    this.deferredHeaders = null;
-    if (!s.finished) {
-      if (headers !== null) s.decoder.decodeHeaders(headers, true);
-      else if (this.inTrailers) s.decoder.decodeTrailers(new HeaderMapImpl(this.fields.list));
-      else s.decoder.decodeData(this.body, true);
-    }
-    if (s.localComplete) this.finishStream(s);
+    this.completeMessage(s);
     // One request at a time: the caller dispatches again for a pipelined one.
     return CallbackResult.Pause;
   }
 
-  private tooManyFields(): SpanResult {
-    this.failure = {
-      status: 431,
-      details: 'http1.too_many_headers',
-      message: `http/1.1 protocol error: ${this.inTrailers ? 'trailers' : 'headers'} count exceeds limit`,
-    };
-    return CallbackResult.Error;
-  }
-
-  /** `max_request_headers_kb`: request-target, names and values so far (Envoy's getHeadersSize). */
-  private checkHeadSize(): SpanResult {
-    if (this.parser.headerBytes <= this.maxHeaderBytes) return CallbackResult.Success;
-    this.failure = {
-      status: 431,
-      details: 'http1.headers_too_large',
-      message: `http/1.1 protocol error: ${this.inTrailers ? 'trailers' : 'headers'} size exceeds limit`,
-    };
-    return CallbackResult.Error;
+  /** A head over `max_request_headers_kb` or `max_headers_count` is answered with 431. */
+  protected limitFailure(details: string, message: string): Failure {
+    return { status: 431, details, message };
   }
 
   private reject(status: number, details: string, message: string): HeadersCompleteResult {

@@ -12,7 +12,6 @@ import type {
   ReadFilter,
   WriteFilter,
 } from '../api/network.js';
-import { BufferChain } from '../common/buffer-chain.js';
 import { WatermarkBuffer } from '../common/watermark-buffer.js';
 import { UNKNOWN_ADDRESS, localAddressOf, makeAddress, remoteAddressOf } from './address.js';
 import { ConnectionImplBase } from './connection-base.js';
@@ -25,17 +24,12 @@ import {
   rawClientTransport,
 } from './connection-options.js';
 import { FilterManagerImpl, type FilterManagerConnection } from './filter-manager.js';
+import { SocketWriter } from './socket-writer.js';
 
 // The options, defaults and client transports are part of this module's API.
 export * from './connection-options.js';
 
 type DelayedCloseState = 'None' | 'CloseAfterFlush' | 'CloseAfterFlushAndWait';
-
-/**
- * Writes of one turn are gathered up to this size (Node's default highWaterMark), then sent; a
- * batch this small is copied into one Buffer, which costs less than a vectored write.
- */
-const BATCH_FLUSH_BYTES = 16 * 1024;
 
 /**
  * Envoy's Network::ConnectionImpl over a Node socket.
@@ -45,13 +39,14 @@ const BATCH_FLUSH_BYTES = 16 * 1024;
  * are enabled again. The filter chain runs on every chunk while the consumer wants data. A remote
  * FIN is an end of stream with half-close enabled, else a RemoteClose.
  *
- * Write: write() runs the write filters and gathers the slices (by reference) until the current
- * callback returns (one process.nextTick) or 16 KiB are gathered; then they go to the socket in
- * one write: the small writes of one turn, e.g. a response head and its body, leave in one
- * syscall, as Envoy's write buffer is flushed once per event loop iteration. A close or FIN flushes
- * the batch first. The write buffer is what we hold (the batch, and writes made while connecting)
- * plus the socket's writableLength; it crossing the limit raises onAboveWriteBufferHighWatermark,
- * and it falling to half of it after that raises onBelowWriteBufferLowWatermark.
+ * Write (socket-writer.ts): write() runs the write filters and gathers the slices (by reference)
+ * until the current callback returns (one process.nextTick) or 16 KiB are gathered; then they go to
+ * the socket in one write: the small writes of one turn, e.g. a response head and its body, leave
+ * in one syscall, as Envoy's write buffer is flushed once per event loop iteration. A close or FIN
+ * flushes the batch first. The write buffer is what we hold (the batch, and writes made while
+ * connecting) plus the socket's writableLength; it crossing the limit raises
+ * onAboveWriteBufferHighWatermark, and it falling to half of it after that raises
+ * onBelowWriteBufferLowWatermark.
  *
  * Close: NoFlush destroys now, Abort resets (RST); FlushWrite ends the socket after what is queued
  * and closes once it is flushed; FlushWriteAndDelay also waits, after the flush, up to the delayed
@@ -66,8 +61,8 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
   protected readonly opts: ConnectionOptions;
   private readonly filterManager: FilterManagerImpl;
   private readonly readBuf: WatermarkBuffer;
-  /** Writes held while the transport is not ready (client connecting, TLS handshaking). */
-  private readonly pendingWrite = new BufferChain();
+  /** Held writes, this turn's batch and the write watermarks. */
+  private readonly writer: SocketWriter;
   private closed = false;
   private delayedCloseState: DelayedCloseState = 'None';
   private delayedCloseTimer: Timer | undefined;
@@ -81,11 +76,7 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
   private finSent = false;
   private peerEndedWhileClosing = false;
   private limit: number;
-  private writeAboveHigh = false;
   private dispatchScheduled = false;
-  /** Writes of this turn not yet handed to the socket (see writeToSocket). */
-  private readonly batch = new BufferChain();
-  private flushScheduled = false;
   protected noDelayEnabled: boolean;
   private readonly byteStats = { rxBytes: 0, txBytes: 0 };
   private remoteAddr: Address = UNKNOWN_ADDRESS;
@@ -99,6 +90,7 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
     this.delayedCloseTimeoutMs = options.delayedCloseTimeoutMs ?? DEFAULT_DELAYED_CLOSE_TIMEOUT_MS;
     this.noDelayEnabled = options.noDelay ?? true;
     this.filterManager = new FilterManagerImpl(this);
+    this.writer = new SocketWriter(this.limit, this.onWriteComplete, (above) => this.raiseWatermark(above));
     this.readBuf = new WatermarkBuffer(
       {
         onAboveHighWatermark: () => {
@@ -163,7 +155,7 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
     }
     const wait = type === 'FlushWriteAndDelay' && this.delayedCloseTimeoutMs > 0;
     // Flush the batch first: only what the kernel did not take is left to wait for.
-    this.flushBatch();
+    this.writer.flush();
     if (this.delayedCloseState !== 'None') {
       // Already closing: only the kind of close changes (Envoy does the same).
       this.delayedCloseState = wait ? 'CloseAfterFlushAndWait' : 'CloseAfterFlush';
@@ -223,13 +215,7 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
   setBufferLimits(limit: number): void {
     this.limit = limit;
     this.readBuf.setWatermarks(limit);
-    if (this.closed) return;
-    if (limit === 0) {
-      if (this.writeAboveHigh) this.onWriteBelowLow();
-    } else {
-      this.checkWriteHighWatermark();
-      this.checkWriteLowWatermark();
-    }
+    if (!this.closed) this.writer.setLimit(limit);
   }
 
   bufferLimit(): number {
@@ -237,7 +223,7 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
   }
 
   aboveHighWatermark(): boolean {
-    return this.writeAboveHigh;
+    return this.writer.aboveHighWatermark();
   }
 
   enableHalfClose(enabled: boolean): void {
@@ -290,12 +276,12 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
 
   /** Bytes written but not yet taken by the kernel: ours plus the socket's. */
   bufferedWriteBytes(): number {
-    const socketBytes = this.socket !== undefined ? this.socket.writableLength : 0;
-    return this.pendingWrite.length + this.batch.length + socketBytes;
+    return this.writer.bufferedBytes();
   }
 
   protected attachSocket(socket: net.Socket, readyEvent: string | undefined): void {
     this.socket = socket;
+    this.writer.socket = socket;
     // We decide what a remote FIN means; Node must never end our side on its own.
     socket.allowHalfOpen = true;
     socket.on('data', this.onSocketData);
@@ -325,12 +311,12 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
     if (this.remoteAddr === UNKNOWN_ADDRESS) this.remoteAddr = remoteAddressOf(this.socket);
     try {
       // What was written while connecting goes out before anything the Connected callbacks write.
-      if (this.pendingWrite.length > 0) this.writeToSocket(this.pendingWrite);
+      this.writer.releasePending();
       this.raiseConnectionEvent('Connected');
       if (this.closed) return;
       if (this.writeEnd) this.sendFin();
       if (this.delayedCloseState !== 'None') this.beginFlushClose();
-      else this.checkWriteLowWatermark();
+      else this.writer.checkLowWatermark();
     } catch (e) {
       this.onCallbackError(e);
     }
@@ -345,14 +331,13 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
     const s = this.socket;
     if (s !== undefined && !s.destroyed) {
       // What this turn wrote reaches the kernel before the close, as if written at once.
-      if (!abort) this.flushBatch();
+      if (!abort) this.writer.flush();
       if (abort && !(s instanceof TLSSocket)) s.resetAndDestroy();
       else s.destroy(); // Node can only RST a plain TCP handle.
     }
     // Drop what is held; the watermark callbacks see a Closed connection and do nothing.
     this.readBuf.clear();
-    this.pendingWrite.clear();
-    this.batch.clear();
+    this.writer.clear();
     this.zeroBufferedGauges();
     this.raiseConnectionEvent(event);
   }
@@ -370,59 +355,15 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
     if (n > 0) {
       this.byteStats.txBytes += n;
       this.counters?.txTotal?.inc(n);
-      if (this.connectingFlag) this.pendingWrite.move(data);
-      else this.writeToSocket(data);
+      if (this.connectingFlag) this.writer.hold(data);
+      else this.writer.write(data);
     }
     if (endStream && !this.connectingFlag) this.sendFin();
     if (n > 0) {
-      this.checkWriteHighWatermark();
+      this.writer.checkHighWatermark();
       if (this.counters !== undefined) this.updateBufferedGauges();
     }
   }
-
-  /**
-   * Takes every slice of `data` by reference into this turn's batch, which is flushed when the
-   * current callback returns, or at once when it holds 16 KiB.
-   */
-  private writeToSocket(data: BufferInstance): void {
-    const batch = this.batch;
-    batch.move(data);
-    if (batch.length >= BATCH_FLUSH_BYTES) {
-      this.flushBatch();
-    } else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(this.flushBatch);
-    }
-  }
-
-  /**
-   * Hands the batch to the socket: one slice as it is, a small batch copied into one Buffer, a
-   * large one slice by slice under cork (one writev). Before end() and destroy(), which would
-   * otherwise come first.
-   */
-  private readonly flushBatch = (): void => {
-    this.flushScheduled = false;
-    const batch = this.batch;
-    const n = batch.length;
-    if (n === 0) return;
-    const s = this.socket;
-    if (s === undefined || s.destroyed) {
-      batch.drain(n);
-      return;
-    }
-    const count = batch.sliceCount();
-    if (count === 1 || n < BATCH_FLUSH_BYTES) {
-      s.write(batch.toBuffer(), this.onWriteComplete);
-    } else {
-      const slices = batch.slices();
-      const last = count - 1;
-      s.cork();
-      for (let i = 0; i < last; i++) s.write(slices[i]!);
-      s.write(slices[last]!, this.onWriteComplete);
-      s.uncork();
-    }
-    batch.drain(n);
-  };
 
   private consumerWantsToRead(): boolean {
     return (
@@ -509,7 +450,7 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
       if (this.delayedCloseTimer !== undefined && !this.writeFinished) {
         this.delayedCloseTimer.enableTimer(this.delayedCloseTimeoutMs);
       }
-      this.checkWriteLowWatermark();
+      this.writer.checkLowWatermark();
       if (this.counters !== undefined && !this.closed) this.updateBufferedGauges();
     } catch (e) {
       this.onCallbackError(e);
@@ -546,7 +487,7 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
   private sendFin(): void {
     if (this.finSent) return;
     this.finSent = true;
-    this.flushBatch();
+    this.writer.flush();
     this.socket!.end();
   }
 
@@ -559,24 +500,6 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
     } else {
       this.delayedCloseTimer?.enableTimer(this.delayedCloseTimeoutMs);
     }
-  }
-
-  private checkWriteHighWatermark(): void {
-    if (this.writeAboveHigh || this.limit === 0 || this.closed) return;
-    if (this.bufferedWriteBytes() > this.limit) {
-      this.writeAboveHigh = true;
-      this.raiseWatermark(true);
-    }
-  }
-
-  private checkWriteLowWatermark(): void {
-    if (!this.writeAboveHigh || this.closed) return;
-    if (this.bufferedWriteBytes() <= Math.floor(this.limit / 2)) this.onWriteBelowLow();
-  }
-
-  private onWriteBelowLow(): void {
-    this.writeAboveHigh = false;
-    this.raiseWatermark(false);
   }
 
   protected closeSocketSafely(event: ConnectionEvent): void {

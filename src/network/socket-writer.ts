@@ -1,0 +1,142 @@
+import type * as net from 'node:net';
+import type { BufferInstance } from '../api/buffer.js';
+import { BufferChain } from '../common/buffer-chain.js';
+
+/**
+ * Writes of one turn are gathered up to this size (Node's default highWaterMark), then sent; a
+ * batch this small is copied into one Buffer, which costs less than a vectored write.
+ */
+const BATCH_FLUSH_BYTES = 16 * 1024;
+
+/**
+ * The write side of a ConnectionImpl (Envoy's write buffer): writes held while the transport is
+ * not ready, the batch of the current turn, and the high/low watermarks of what is buffered.
+ *
+ * write() takes every slice by reference into the batch, which goes to the socket when the
+ * current callback returns (one process.nextTick) or at once when it holds 16 KiB: the small
+ * writes of one turn, e.g. a response head and its body, leave in one syscall. The buffered bytes
+ * are what is held, the batch, and the socket's writableLength; above the limit `onWatermark(true)`
+ * is raised, and at half of it after that `onWatermark(false)`.
+ */
+export class SocketWriter {
+  /** Set once the connection attaches its socket. */
+  socket: net.Socket | undefined = undefined;
+  /** Writes held while the transport is not ready (client connecting, TLS handshaking). */
+  private readonly pending = new BufferChain();
+  /** Writes of this turn not yet handed to the socket. */
+  private readonly batch = new BufferChain();
+  private flushScheduled = false;
+  private limit: number;
+  private above = false;
+  /** After clear(): the connection is closed, no watermark is raised any more. */
+  private closed = false;
+
+  constructor(
+    limit: number,
+    private readonly onWriteComplete: () => void,
+    private readonly onWatermark: (above: boolean) => void,
+  ) {
+    this.limit = limit;
+  }
+
+  /** Bytes written but not yet taken by the kernel: ours plus the socket's. */
+  bufferedBytes(): number {
+    const socketBytes = this.socket !== undefined ? this.socket.writableLength : 0;
+    return this.pending.length + this.batch.length + socketBytes;
+  }
+
+  aboveHighWatermark(): boolean {
+    return this.above;
+  }
+
+  /** Holds `data` (by reference) until releasePending(): the transport is not ready yet. */
+  hold(data: BufferInstance): void {
+    this.pending.move(data);
+  }
+
+  /** The transport is ready: what was held goes out first. */
+  releasePending(): void {
+    if (this.pending.length > 0) this.write(this.pending);
+  }
+
+  /**
+   * Takes every slice of `data` by reference into this turn's batch, which is flushed when the
+   * current callback returns, or at once when it holds 16 KiB.
+   */
+  write(data: BufferInstance): void {
+    const batch = this.batch;
+    batch.move(data);
+    if (batch.length >= BATCH_FLUSH_BYTES) {
+      this.flush();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flush);
+    }
+  }
+
+  /**
+   * Hands the batch to the socket: one slice as it is, a small batch copied into one Buffer, a
+   * large one slice by slice under cork (one writev). Before end() and destroy(), which would
+   * otherwise come first.
+   */
+  readonly flush = (): void => {
+    this.flushScheduled = false;
+    const batch = this.batch;
+    const n = batch.length;
+    if (n === 0) return;
+    const s = this.socket;
+    if (s === undefined || s.destroyed) {
+      batch.drain(n);
+      return;
+    }
+    const count = batch.sliceCount();
+    if (count === 1 || n < BATCH_FLUSH_BYTES) {
+      s.write(batch.toBuffer(), this.onWriteComplete);
+    } else {
+      const slices = batch.slices();
+      const last = count - 1;
+      s.cork();
+      for (let i = 0; i < last; i++) s.write(slices[i]!);
+      s.write(slices[last]!, this.onWriteComplete);
+      s.uncork();
+    }
+    batch.drain(n);
+  };
+
+  /** Drops what is held (the connection closed); no watermark is raised after this. */
+  clear(): void {
+    this.closed = true;
+    this.pending.clear();
+    this.batch.clear();
+  }
+
+  /** A new buffer limit; 0 disables the watermarks (and ends an above-high state). */
+  setLimit(limit: number): void {
+    this.limit = limit;
+    if (this.closed) return;
+    if (limit === 0) {
+      if (this.above) this.belowLow();
+    } else {
+      this.checkHighWatermark();
+      this.checkLowWatermark();
+    }
+  }
+
+  checkHighWatermark(): void {
+    if (this.above || this.limit === 0 || this.closed) return;
+    if (this.bufferedBytes() > this.limit) {
+      this.above = true;
+      this.onWatermark(true);
+    }
+  }
+
+  checkLowWatermark(): void {
+    if (!this.above || this.closed) return;
+    if (this.bufferedBytes() <= Math.floor(this.limit / 2)) this.belowLow();
+  }
+
+  private belowLow(): void {
+    this.above = false;
+    this.onWatermark(false);
+  }
+}
