@@ -31,9 +31,6 @@ import type {
   HeadersCategory, Perspective, SessionCallbacks, SessionFailure, StreamCloseReason,
 } from './session.js';
 
-/** Queued output up to this size is copied into one buffer (one plain write, no writev). */
-const COALESCE_BYTES = 16_384;
-
 const OK: CodecStatus = Object.freeze({ ok: true });
 
 export abstract class Http2ConnectionBase implements CodecConnection, StreamOwner {
@@ -236,36 +233,16 @@ export abstract class Http2ConnectionBase implements CodecConnection, StreamOwne
     this.writeOutput();
   };
 
-  /** Writes what is queued: small frames copied into one buffer, large payloads by reference. */
+  /** Writes what is queued, in one connection write. */
   private writeOutput(): void {
-    const n = this.outBytes;
-    if (n === 0) return;
+    if (this.outBytes === 0) return;
     const chunks = this.outChunks;
     this.outChunks = [];
     this.outBytes = 0;
     if (this.connection.state() !== 'Open') return;
+    // The connection's socket writer coalesces small frames and passes large payloads by reference.
     const buf = new BufferChain();
-    if (chunks.length === 1) {
-      buf.add(chunks[0]!);
-    } else if (n <= COALESCE_BYTES) {
-      buf.add(Buffer.concat(chunks, n));
-    } else {
-      // Copy runs of small chunks (frame headers, HEADERS) together; keep big payloads as they are.
-      let run: Buffer[] = [];
-      let runBytes = 0;
-      for (const c of chunks) {
-        if (c.length >= COALESCE_BYTES) {
-          if (runBytes > 0) buf.add(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes));
-          run = [];
-          runBytes = 0;
-          buf.add(c);
-        } else {
-          run.push(c);
-          runBytes += c.length;
-        }
-      }
-      if (runBytes > 0) buf.add(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes));
-    }
+    for (let k = 0; k < chunks.length; k++) buf.add(chunks[k]!);
     this.connection.write(buf, false);
   }
 

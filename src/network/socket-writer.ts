@@ -76,7 +76,8 @@ export class SocketWriter {
 
   /**
    * Hands the batch to the socket: one slice as it is, a small batch copied into one Buffer, a
-   * large one slice by slice under cork (one writev). Before end() and destroy(), which would
+   * large one under cork (one writev) with runs of small slices (frame headers, heads) copied
+   * together and large payloads passed by reference. Before end() and destroy(), which would
    * otherwise come first.
    */
   readonly flush = (): void => {
@@ -94,10 +95,21 @@ export class SocketWriter {
       s.write(batch.toBuffer(), this.onWriteComplete);
     } else {
       const slices = batch.slices();
-      const last = count - 1;
       s.cork();
-      for (let i = 0; i < last; i++) s.write(slices[i]!);
-      s.write(slices[last]!, this.onWriteComplete);
+      let runStart = 0;
+      let runBytes = 0;
+      for (let i = 0; i < count; i++) {
+        const slice = slices[i]!;
+        if (slice.length < BATCH_FLUSH_BYTES) {
+          runBytes += slice.length;
+          continue;
+        }
+        if (runBytes > 0) s.write(coalesce(slices, runStart, i, runBytes));
+        s.write(slice, i === count - 1 ? this.onWriteComplete : undefined);
+        runStart = i + 1;
+        runBytes = 0;
+      }
+      if (runBytes > 0) s.write(coalesce(slices, runStart, count, runBytes), this.onWriteComplete);
       s.uncork();
     }
     batch.drain(n);
@@ -139,4 +151,9 @@ export class SocketWriter {
     this.above = false;
     this.onWatermark(false);
   }
+}
+
+/** slices[from, to) as one Buffer (no copy for a single slice). */
+function coalesce(slices: readonly Buffer[], from: number, to: number, bytes: number): Buffer {
+  return to - from === 1 ? slices[from]! : Buffer.concat(slices.slice(from, to), bytes);
 }
