@@ -17,17 +17,28 @@
 //
 // Needs openssl and h2load (nghttp2-client) on PATH. Not a test: the numbers only mean something
 // relative to each other. Everything it starts it stops, by PID; the whole run is bounded in time.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import {
+  MAIN,
+  canPin,
+  childPids,
+  cpuSeconds,
+  freePort,
+  listen,
+  pinSelf,
+  pinnedTo,
+  requireBuild,
+  startChild as startTracked,
+  stopChild,
+  waitForPort,
+} from './support.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DURATION_S = Number(process.env.DURATION ?? 8);
 const REPS = Number(process.env.REPS ?? 3);
 const CLIENTS = Number(process.env.CLIENTS ?? 10);
@@ -43,11 +54,7 @@ const EXTRA_NODE_ARGS = (process.env.SLUICE_NODE_ARGS ?? '').split(' ').filter((
 /** Hard bound on the whole run: whatever happens, everything is stopped by then. */
 const OVERALL_LIMIT_MS = Number(process.env.TIME_LIMIT ?? 170) * 1000;
 
-const MAIN = join(root, 'dist/src/main.js');
-if (!existsSync(MAIN)) {
-  console.error(`${MAIN} is missing: build first (npx tsc -p tsconfig.build.json)`);
-  process.exit(2);
-}
+requireBuild();
 for (const [tool, arg] of [['openssl', 'version'], ['h2load', '--version']]) {
   if (spawnSync(tool, [arg], { stdio: 'ignore' }).error) {
     console.error(`${tool} is not on PATH (apt-get install ${tool === 'h2load' ? 'nghttp2-client' : 'openssl'})`);
@@ -56,9 +63,8 @@ for (const [tool, arg] of [['openssl', 'version'], ['h2load', '--version']]) {
 }
 const haveNginx = NGINX !== '' && existsSync(NGINX);
 
-const canPin = spawnSync('taskset', ['-V']).status === 0;
-if (canPin) spawnSync('taskset', ['-cp', LOAD_CPU, String(process.pid)], { stdio: 'ignore' });
-const pinned = (cmd, args) => (canPin ? ['taskset', ['-c', PROXY_CPU, cmd, ...args]] : [cmd, args]);
+pinSelf(LOAD_CPU);
+const pinned = (cmd, args) => pinnedTo(PROXY_CPU, cmd, args);
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-h2tls-'));
 /** Every child we start, so that every exit path stops exactly those. */
@@ -101,11 +107,6 @@ const CERT = join(dir, 'leaf.pem');
 const KEY = join(dir, 'leaf.key');
 
 // ---- the origin, in this process (CPU 1): HTTP/1.1 and h2c, 13 bytes each ----
-const listen = async (server) => {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return server.address().port;
-};
 const body = Buffer.from('hello world!\n');
 const h1Origin = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
   req.resume();
@@ -134,45 +135,7 @@ h2Origin.on('stream', (stream) => {
 });
 const h2Port = await listen(h2Origin);
 
-async function freePort() {
-  const s = net.createServer();
-  const p = await listen(s);
-  s.close();
-  return p;
-}
-
-async function waitForPort(port, ms, child) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${child.spawnfile} exited before port ${port} opened`);
-    const ok = await new Promise((r) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`port ${port} did not open`);
-}
-
-function startChild(cmd, args, options = {}) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], ...options });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
-
-async function stopChild(child, signal = 'SIGTERM') {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
+const startChild = (cmd, args, options) => startTracked(children, cmd, args, options);
 
 // ---- sluice: two TLS listeners, one process ----
 const portA = await freePort();
@@ -277,31 +240,6 @@ http {
 await waitForPort(portA, 10_000, sluice);
 await waitForPort(portB, 10_000, sluice);
 if (nginx !== undefined) await waitForPort(nginxPort, 10_000, nginx);
-
-/** The PIDs of the live children of `pid` (Linux /proc; none where that is missing). */
-function childPids(pid) {
-  try {
-    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-    return kids === '' ? [] : kids.split(' ').map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** CPU seconds (user + system) used so far by `pid` and its live descendants, from /proc. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
-    let s = (Number(fields[11]) + Number(fields[12])) / 100;
-    // nginx does its work in the worker, a child of the master we started.
-    for (const k of childPids(pid)) s += cpuSeconds(k) ?? 0;
-    return s;
-  } catch {
-    return undefined;
-  }
-}
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 

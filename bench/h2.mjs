@@ -15,16 +15,26 @@
 // The origin is nginx (`return 200 "Hello, World!"`) when nginx is installed, else a node:http
 // server in this process. nginx as a proxy peer is skipped (with a message) when it is missing.
 // Not a test: the numbers only mean something relative to each other.
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import {
+  MAIN,
+  canPin,
+  cpuSeconds,
+  freePort,
+  httpProxyYaml,
+  listen,
+  pinSelf,
+  pinnedTo,
+  requireBuild,
+  startChild,
+  stopChild,
+  waitForPort,
+} from './support.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DURATION = Number(process.env.DURATION ?? 8);
 const WARMUP = Number(process.env.WARMUP ?? 2);
 const REPS = Number(process.env.REPS ?? 3);
@@ -35,19 +45,13 @@ const LOAD_CPU = process.env.LOAD_CPU ?? '1';
 const EXTRA_NODE_ARGS = (process.env.SLUICE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const BODY = 'Hello, World!';
 
-const MAIN = join(root, 'dist/src/main.js');
-if (!existsSync(MAIN)) {
-  console.error(`${MAIN} is missing: build first (npx tsc -p tsconfig.build.json)`);
-  process.exit(2);
-}
+requireBuild();
 if (spawnSync('h2load', ['--version']).status !== 0) {
   console.error('h2load is missing (Debian: apt-get install nghttp2-client)');
   process.exit(2);
 }
 const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
-const canPin = spawnSync('taskset', ['-V']).status === 0;
-if (canPin) spawnSync('taskset', ['-cp', LOAD_CPU, String(process.pid)], { stdio: 'ignore' });
-const pinnedTo = (cpu, cmd, args) => (canPin ? ['taskset', ['-c', cpu, cmd, ...args]] : [cmd, args]);
+pinSelf(LOAD_CPU);
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-h2-'));
 const children = new Set();
@@ -56,47 +60,10 @@ process.on('exit', () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function freePort() {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address();
-  s.close();
-  return port;
-}
-
-async function waitForPort(port, ms, child) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (child !== undefined && child.exitCode !== null) throw new Error(`exited with ${child.exitCode} before listening on ${port}`);
-    const ok = await new Promise((r) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} did not open in ${ms} ms`);
-}
-
 /** Starts `cmd` pinned to `cpu`: taskset execs it, so the child's pid is the proxy's (for /proc). */
 function launch(cpu, cmd, args) {
   const [c, a] = pinnedTo(cpu, cmd, args);
-  const child = spawn(c, a, { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
-
-async function stop(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await once(child, 'exit');
-  clearTimeout(timer);
+  return startChild(children, c, a, { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 function nginxTemp(name) {
@@ -149,9 +116,7 @@ if (NGINX !== undefined) {
       res.end(BODY);
     });
   });
-  origin.listen(0, '127.0.0.1');
-  await once(origin, 'listening');
-  originPort = origin.address().port;
+  originPort = await listen(origin);
 }
 
 // ---- the peers -------------------------------------------------------------------------------
@@ -181,35 +146,7 @@ http2.createServer().on('stream', (stream, h) => {
 
 function sluiceConf(port) {
   const file = join(dir, 'sluice.yaml');
-  writeFileSync(
-    file,
-    `static_resources:
-  listeners:
-  - name: h2
-    address: { socket_address: { address: 127.0.0.1, port_value: ${port} } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: bench
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes: [{ match: { prefix: "/" }, route: { cluster: origin } }]
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-  clusters:
-  - name: origin
-    connect_timeout: 1s
-    type: STATIC
-    load_assignment:
-      cluster_name: origin
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${originPort} } } } }] }]
-`,
-  );
+  writeFileSync(file, httpProxyYaml({ name: 'h2', port, originPort }));
   return file;
 }
 
@@ -241,17 +178,6 @@ if (names.includes('nginx') && NGINX === undefined) {
 
 // ---- measuring -------------------------------------------------------------------------------
 
-/** CPU seconds (user + system) used so far by `pid`, from /proc; undefined where there is none. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
 /** One h2load run against `port`, pinned with the origin; its summary parsed. */
 function h2load(port, seconds) {
   const [cmd, args] = pinnedTo(LOAD_CPU, 'h2load', ['-c', String(CONNS), '-m', String(STREAMS), '-D', String(seconds), `http://127.0.0.1:${port}/small`]);
@@ -278,7 +204,7 @@ async function measure(name) {
     const cpuUsPerReq = cpu0 === undefined || cpu1 === undefined || r.done === 0 ? NaN : ((cpu1 - cpu0) * 1e6) / r.done;
     return { ...r, cpuUsPerReq };
   } finally {
-    await stop(child);
+    await stopChild(child);
   }
 }
 
@@ -313,5 +239,5 @@ for (const r of rows) {
   console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.cpu.toFixed(1)} | ${r.errors} | ${rpsRatio} | ${cpuRatio} |`);
 }
 console.log('\n(ratios: sluice req/s / peer req/s, and peer CPU per request / sluice CPU per request: > 1 means sluice is ahead)');
-if (originChild !== undefined) await stop(originChild);
+if (originChild !== undefined) await stopChild(originChild);
 process.exit(0);

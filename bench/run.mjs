@@ -9,21 +9,14 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import autocannon from 'autocannon';
 import httpProxy from 'http-proxy';
+import { MAIN, freePort, httpProxyYaml, listen, waitForPort } from './support.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DURATION = Number(process.env.DURATION ?? 8);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 50);
 const REPS = Number(process.env.REPS ?? 2);
-
-const listen = async (server) => {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return server.address().port;
-};
 
 const body = Buffer.from('hello world!\n');
 const origin = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
@@ -54,58 +47,19 @@ const proxyPort = await listen(proxyServer);
 const sluicePort = await freePort();
 const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
 const cfg = join(dir, 'sluice.yaml');
-writeFileSync(cfg, `
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
-static_resources:
-  listeners:
-  - name: bench
-    address: { socket_address: { address: 127.0.0.1, port_value: ${sluicePort} } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: bench
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes: [{ match: { prefix: "/" }, route: { cluster: origin } }]
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-  clusters:
-  - name: origin
-    connect_timeout: 1s
-    type: STATIC
-    load_assignment:
-      cluster_name: origin
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${originPort} } } } }] }]
-`);
-const sluice = spawn(process.execPath, [join(root, 'dist/src/main.js'), '-c', cfg, '--log-level', 'warn'], {
+writeFileSync(
+  cfg,
+  httpProxyYaml({
+    name: 'bench',
+    port: sluicePort,
+    originPort,
+    head: '\nadmin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }\n',
+  }),
+);
+const sluice = spawn(process.execPath, [MAIN, '-c', cfg, '--log-level', 'warn'], {
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 await waitForPort(sluicePort, 10_000);
-
-async function freePort() {
-  const s = net.createServer();
-  const p = await listen(s);
-  s.close();
-  return p;
-}
-
-async function waitForPort(port, ms) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const ok = await new Promise((r) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`port ${port} did not open`);
-}
 
 const targets = [
   ['origin', originPort],

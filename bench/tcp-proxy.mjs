@@ -11,15 +11,24 @@
 //   SLUICE_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' node bench/tcp-proxy.mjs   # profile sluice
 //
 // Not a test: the numbers only mean something relative to each other.
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import {
+  MAIN,
+  canPin,
+  cpuSeconds,
+  freePort,
+  listen,
+  pinSelf,
+  pinnedTo,
+  requireBuild,
+  startChild,
+  stopChild,
+  waitForPort,
+} from './support.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SIZE_MIB = Number(process.env.SIZE_MIB ?? 512);
 const REPS = Number(process.env.REPS ?? 3);
 const TIME_LIMIT_S = Number(process.env.TIME_LIMIT ?? 20);
@@ -30,21 +39,9 @@ const LOAD_CPU = process.env.LOAD_CPU ?? '1';
 const BUFFER_LIMIT = process.env.BUFFER_LIMIT;
 const EXTRA_NODE_ARGS = (process.env.SLUICE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 
-const MAIN = join(root, 'dist/src/main.js');
-if (!existsSync(MAIN)) {
-  console.error(`${MAIN} is missing: build first (npx tsc -p tsconfig.build.json)`);
-  process.exit(2);
-}
-
-const canPin = spawnSync('taskset', ['-V']).status === 0;
-if (canPin) spawnSync('taskset', ['-cp', LOAD_CPU, String(process.pid)], { stdio: 'ignore' });
-const pinned = (cmd, args) => (canPin ? ['taskset', ['-c', PROXY_CPU, cmd, ...args]] : [cmd, args]);
-
-const listen = async (server) => {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return server.address().port;
-};
+requireBuild();
+pinSelf(LOAD_CPU);
+const pinned = (cmd, args) => pinnedTo(PROXY_CPU, cmd, args);
 
 // The upstream: on each connection either counts what arrives (upload) or sends `bytes` (download),
 // chosen by the run that is current.
@@ -79,29 +76,6 @@ function pump(sock, total, done) {
     done();
   };
   write();
-}
-
-async function freePort() {
-  const s = net.createServer();
-  const p = await listen(s);
-  s.close();
-  return p;
-}
-
-async function waitForPort(port, ms) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const ok = await new Promise((r) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`port ${port} did not open`);
 }
 
 const PIPE_SRC = `
@@ -145,22 +119,21 @@ ${BUFFER_LIMIT !== undefined ? `    per_connection_buffer_limit_bytes: ${BUFFER_
   return file;
 }
 
+/** Every child we start, so that no exit path leaves one behind. */
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
 async function startTarget(name) {
   const port = await freePort();
   const [cmd, args] =
     name === 'pipe'
       ? pinned(process.execPath, ['-e', PIPE_SRC, String(port), String(upstreamPort)])
       : pinned(process.execPath, [...EXTRA_NODE_ARGS, MAIN, '-c', sluiceConfig(port), '--log-level', 'warn']);
-  const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = startChild(children, cmd, args);
   await waitForPort(port, 10_000);
-  return {
-    port,
-    pid: child.pid,
-    async stop() {
-      child.kill('SIGTERM');
-      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
-    },
-  };
+  return { port, pid: child.pid, stop: () => stopChild(child) };
 }
 
 /** One connection through `port`; resolves with the bytes carried once the far side has them all. */
@@ -192,18 +165,6 @@ function transfer(port, mode, bytes, deadline) {
       });
     }
   });
-}
-
-/** CPU seconds (user + system) used so far by `pid`, from /proc; undefined where there is none. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
 }
 
 async function measure(port, pid, mode) {
