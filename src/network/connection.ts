@@ -24,6 +24,7 @@ import {
   rawClientTransport,
 } from './connection-options.js';
 import { FilterManagerImpl, type FilterManagerConnection } from './filter-manager.js';
+import { readIntoSharedBuffer } from './socket-read-buffer.js';
 import { SocketWriter } from './socket-writer.js';
 
 // The options, defaults and client transports are part of this module's API.
@@ -34,7 +35,7 @@ type DelayedCloseState = 'None' | 'CloseAfterFlush' | 'CloseAfterFlushAndWait';
 /**
  * Envoy's Network::ConnectionImpl over a Node socket.
  *
- * Read: each 'data' chunk is appended by reference to a read buffer watermarked at the buffer
+ * Read: each chunk (socket-read-buffer.ts, or 'data' on TLS) is appended by reference to a read buffer watermarked at the buffer
  * limit; above it reads are disabled (one count of the counted readDisable), at half of it they
  * are enabled again. The filter chain runs on every chunk while the consumer wants data. A remote
  * FIN is an end of stream with half-close enabled, else a RemoteClose.
@@ -90,7 +91,14 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
     this.delayedCloseTimeoutMs = options.delayedCloseTimeoutMs ?? DEFAULT_DELAYED_CLOSE_TIMEOUT_MS;
     this.noDelayEnabled = options.noDelay ?? true;
     this.filterManager = new FilterManagerImpl(this);
-    this.writer = new SocketWriter(this.limit, this.onWriteComplete, (above) => this.raiseWatermark(above));
+    this.writer = new SocketWriter(
+      this.limit,
+      this.onWriteComplete,
+      (above) => this.raiseWatermark(above),
+      () => {
+        if (this.counters !== undefined && !this.closed) this.updateBufferedGauges();
+      },
+    );
     this.readBuf = new WatermarkBuffer(
       {
         onAboveHighWatermark: () => {
@@ -284,7 +292,7 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
     this.writer.socket = socket;
     // We decide what a remote FIN means; Node must never end our side on its own.
     socket.allowHalfOpen = true;
-    socket.on('data', this.onSocketData);
+    if (!readIntoSharedBuffer(socket, this.onSocketData)) socket.on('data', this.onSocketData);
     socket.on('end', this.onSocketEnd);
     socket.on('finish', this.onSocketFinish);
     socket.on('error', this.onSocketError);

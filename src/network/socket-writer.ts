@@ -8,6 +8,8 @@ import { BufferChain } from '../common/buffer-chain.js';
  */
 const BATCH_FLUSH_BYTES = 16 * 1024;
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * The write side of a ConnectionImpl (Envoy's write buffer): writes held while the transport is
  * not ready, the batch of the current turn, and the high/low watermarks of what is buffered.
@@ -16,7 +18,9 @@ const BATCH_FLUSH_BYTES = 16 * 1024;
  * current callback returns (one process.nextTick) or at once when it holds 16 KiB: the small
  * writes of one turn, e.g. a response head and its body, leave in one syscall. The buffered bytes
  * are what is held, the batch, and the socket's writableLength; above the limit `onWatermark(true)`
- * is raised, and at half of it after that `onWatermark(false)`.
+ * is raised, and at half of it after that `onWatermark(false)`. `onWriteComplete` runs when a flush
+ * that the kernel did not take at once has drained (or after every write while above the limit);
+ * `onFlushedAtOnce` when it took everything during the flush.
  */
 export class SocketWriter {
   /** Set once the connection attaches its socket. */
@@ -35,6 +39,8 @@ export class SocketWriter {
     limit: number,
     private readonly onWriteComplete: () => void,
     private readonly onWatermark: (above: boolean) => void,
+    /** The kernel took the whole flush at once; no write callback will follow. Must not write. */
+    private readonly onFlushedAtOnce: () => void,
   ) {
     this.limit = limit;
   }
@@ -90,9 +96,14 @@ export class SocketWriter {
       batch.drain(n);
       return;
     }
+    // A write callback costs Node a nextTick and an object even when the kernel took every byte at
+    // once; it is only needed above the high watermark (the low one must be seen when the socket
+    // drains). Otherwise a write left queued in the socket gets an empty write behind it, whose
+    // callback marks the moment the queue drained.
+    const cb = this.above ? this.onWriteComplete : undefined;
     const count = batch.sliceCount();
     if (count === 1 || n < BATCH_FLUSH_BYTES) {
-      s.write(batch.toBuffer(), this.onWriteComplete);
+      s.write(batch.toBuffer(), cb);
     } else {
       const slices = batch.slices();
       s.cork();
@@ -105,14 +116,18 @@ export class SocketWriter {
           continue;
         }
         if (runBytes > 0) s.write(coalesce(slices, runStart, i, runBytes));
-        s.write(slice, i === count - 1 ? this.onWriteComplete : undefined);
+        s.write(slice, i === count - 1 ? cb : undefined);
         runStart = i + 1;
         runBytes = 0;
       }
-      if (runBytes > 0) s.write(coalesce(slices, runStart, count, runBytes), this.onWriteComplete);
+      if (runBytes > 0) s.write(coalesce(slices, runStart, count, runBytes), cb);
       s.uncork();
     }
     batch.drain(n);
+    if (cb === undefined) {
+      if (s.writableLength > 0) s.write(EMPTY, this.onWriteComplete);
+      else this.onFlushedAtOnce();
+    }
   };
 
   /** Drops what is held (the connection closed); no watermark is raised after this. */
