@@ -41,7 +41,7 @@ type DelayedCloseState = 'None' | 'CloseAfterFlush' | 'CloseAfterFlushAndWait';
  * FIN is an end of stream with half-close enabled, else a RemoteClose.
  *
  * Write (socket-writer.ts): write() runs the write filters and gathers the slices (by reference)
- * until the current callback returns (one process.nextTick) or 16 KiB are gathered; then they go to
+ * until the current callback returns (one microtask) or 16 KiB are gathered; then they go to
  * the socket in one write: the small writes of one turn, e.g. a response head and its body, leave
  * in one syscall, as Envoy's write buffer is flushed once per event loop iteration. A close or FIN
  * flushes the batch first. The write buffer is what we hold (the batch, and writes made while

@@ -11,11 +11,18 @@ const BATCH_FLUSH_BYTES = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 /**
+ * The batch is flushed from a reaction on this settled promise: a microtask, run right after the
+ * current callback like a nextTick, but a nextTick makes Node run its tick loop in JS after the
+ * callback (~0.5 KB and a few hundred ns each time), while microtasks alone are drained natively.
+ */
+const RESOLVED = Promise.resolve();
+
+/**
  * The write side of a ConnectionImpl (Envoy's write buffer): writes held while the transport is
  * not ready, the batch of the current turn, and the high/low watermarks of what is buffered.
  *
  * write() takes every slice by reference into the batch, which goes to the socket when the
- * current callback returns (one process.nextTick) or at once when it holds 16 KiB: the small
+ * current callback returns (one microtask) or at once when it holds 16 KiB: the small
  * writes of one turn, e.g. a response head and its body, leave in one syscall. The buffered bytes
  * are what is held, the batch, and the socket's writableLength; above the limit `onWatermark(true)`
  * is raised, and at half of it after that `onWatermark(false)`. `onWriteComplete` runs when a flush
@@ -76,7 +83,7 @@ export class SocketWriter {
       this.flush();
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      process.nextTick(this.flush);
+      void RESOLVED.then(this.flush);
     }
   }
 
