@@ -2,15 +2,19 @@ import type * as net from 'node:net';
 import { TLSSocket } from 'node:tls';
 
 /**
- * Reads plain TCP sockets into one buffer shared by every socket, instead of through their
- * Readable streams.
+ * Reads plain TCP sockets into buffers we choose, instead of through their Readable streams.
  *
  * By default Node allocates a 64 KiB ArrayBuffer per read, shrinks it to what was read and pushes
  * it through the Readable machinery to 'data'. With a user buffer (the mechanism behind
- * `net.connect({ onread })`) libuv reads into our buffer and Node calls us directly: no per-read
- * ArrayBuffer, no stream bookkeeping. The data is copied out before the callback returns (a
- * pooled slice for small reads), so the shared buffer is free again for the next read of any
- * socket; one buffer serves all connections, and an idle connection holds none.
+ * `net.connect({ onread })`) libuv reads into our buffer and Node calls us directly: no stream
+ * bookkeeping, and for small reads no per-read ArrayBuffer either.
+ *
+ * Small reads (requests, heads, small bodies) land in one buffer shared by every socket and are
+ * copied out before the callback returns (a pooled slice), so an idle connection holds no read
+ * buffer. A read of at least half the buffer means a bulk transfer: copying it would cost more
+ * than it saves, so that socket switches to a buffer of its own, handed over whole (no copy) to
+ * the consumer after each large read and replaced by a fresh one; its first small read switches
+ * it back to the shared buffer.
  *
  * Node exposes the option only to sockets it creates in net.connect; accepted sockets get the
  * same setup through the internal slots that option fills (kBuffer, kBufferCb, kBufferGen on
@@ -20,6 +24,8 @@ import { TLSSocket } from 'node:tls';
 
 /** What libuv may read at once (Node's own per-read size). */
 const READ_SIZE = 64 * 1024;
+/** Reads at least this large are handed over instead of copied. */
+const BULK_READ = READ_SIZE / 2;
 
 let shared: Buffer | undefined;
 
@@ -45,10 +51,37 @@ interface UserBufferHandle {
   useUserBuffer?: (buf: Uint8Array) => void;
 }
 
+/** One socket's reads: Node calls `onRead` after each read, then `next` for the next buffer. */
+class SocketReader {
+  private nextBuffer: Buffer;
+
+  constructor(
+    private readonly onData: (chunk: Buffer) => void,
+    private readonly sharedBuffer: Buffer,
+  ) {
+    this.nextBuffer = sharedBuffer;
+  }
+
+  readonly onRead = (nread: number, buf: Buffer): void => {
+    let chunk: Buffer;
+    if (buf !== this.sharedBuffer && nread >= BULK_READ) {
+      chunk = buf.subarray(0, nread);
+      this.nextBuffer = Buffer.allocUnsafeSlow(READ_SIZE);
+    } else {
+      chunk = Buffer.allocUnsafe(nread);
+      buf.copy(chunk, 0, 0, nread);
+      this.nextBuffer = nread >= BULK_READ ? Buffer.allocUnsafeSlow(READ_SIZE) : this.sharedBuffer;
+    }
+    this.onData(chunk);
+  };
+
+  readonly next = (): Buffer => this.nextBuffer;
+}
+
 /**
- * Routes the socket's reads to `onData` through the shared buffer. Each chunk handed to `onData`
- * is the caller's to keep. Pause/resume keep working (Node stops and starts the handle's reads
- * itself in this mode); 'end', 'error' and 'close' are emitted as before.
+ * Routes the socket's reads to `onData`. Each chunk handed to `onData` is the caller's to keep.
+ * Pause/resume keep working (Node stops and starts the handle's reads itself in this mode);
+ * 'end', 'error' and 'close' are emitted as before.
  */
 export function readIntoSharedBuffer(socket: net.Socket, onData: (chunk: Buffer) => void): boolean {
   if (socket instanceof TLSSocket || socket.readableLength > 0) return false;
@@ -57,14 +90,11 @@ export function readIntoSharedBuffer(socket: net.Socket, onData: (chunk: Buffer)
   if (slots === undefined) slots = findSlots(socket);
   if (slots === null) return false;
   shared ??= Buffer.allocUnsafeSlow(READ_SIZE);
+  const reader = new SocketReader(onData, shared);
   const target = socket as unknown as Record<symbol, unknown>;
   target[slots.buffer] = shared;
-  target[slots.generator] = null;
-  target[slots.callback] = (nread: number, buf: Buffer): void => {
-    const chunk = Buffer.allocUnsafe(nread);
-    buf.copy(chunk, 0, 0, nread);
-    onData(chunk);
-  };
+  target[slots.generator] = reader.next;
+  target[slots.callback] = reader.onRead;
   handle.useUserBuffer(shared);
   return true;
 }

@@ -52,6 +52,34 @@ describe('readIntoSharedBuffer', () => {
     expect(gotA.length).toBeGreaterThan(1);
   });
 
+  it('a bulk transfer (reads of 32 KiB and more) stays intact beside small reads of another socket', async () => {
+    const bulk = await socketPair();
+    const small = await socketPair();
+    cleanups.push(() => {
+      for (const p of [bulk, small]) {
+        p.accepted.destroy();
+        p.peer.destroy();
+      }
+    });
+    const gotBulk: Buffer[] = [];
+    const gotSmall: Buffer[] = [];
+    expect(readIntoSharedBuffer(bulk.accepted, (c) => gotBulk.push(c))).toBe(true);
+    expect(readIntoSharedBuffer(small.accepted, (c) => gotSmall.push(c))).toBe(true);
+    bulk.accepted.resume();
+    small.accepted.resume();
+    const big = pattern(8 << 20, 3);
+    const words = pattern(40_000, 4);
+    void bulk.peer.write(big);
+    for (let off = 0; off < words.length; off += 400) {
+      small.peer.write(words.subarray(off, off + 400));
+      if (off % 4000 === 0) await sleep(1);
+    }
+    await waitFor(() => total(gotBulk) === big.length && total(gotSmall) === words.length, 10_000, 'all bytes');
+    expect(gotBulk.some((c) => c.length >= 32 * 1024)).toBe(true);
+    expect(Buffer.concat(gotBulk).equals(big)).toBe(true);
+    expect(Buffer.concat(gotSmall).equals(words)).toBe(true);
+  });
+
   it('serves connecting client sockets, and pause() stops delivery until resume()', async () => {
     let server!: net.Socket;
     const srv = net.createServer((s) => (server = s));
