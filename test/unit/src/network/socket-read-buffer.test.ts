@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readIntoSharedBuffer } from '../../../../src/network/socket-read-buffer.js';
-import { LOOPBACK, pattern, sleep, socketPair, waitFor, withTimeout } from '../../../support/net-helpers.js';
+import { LOOPBACK, type Peer, pattern, sleep, socketPair, waitFor, withTimeout } from '../../../support/net-helpers.js';
 import { createTestPki } from '../../../support/tls-certs.js';
 
 const cleanups: Array<() => void> = [];
@@ -22,28 +22,29 @@ async function listen(server: net.Server): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
+/** An accepted socket reading through the shared buffer into `got`, and its connected peer. */
+async function readingPair(): Promise<{ peer: Peer; got: Buffer[] }> {
+  const { accepted, peer } = await socketPair();
+  cleanups.push(() => {
+    accepted.destroy();
+    peer.destroy();
+  });
+  const got: Buffer[] = [];
+  expect(readIntoSharedBuffer(accepted, (c) => got.push(c))).toBe(true);
+  accepted.resume();
+  return { peer, got };
+}
+
 describe('readIntoSharedBuffer', () => {
   it('serves accepted sockets: chunks stay intact while two sockets keep reading into the one buffer', async () => {
-    const a = await socketPair();
-    const b = await socketPair();
-    cleanups.push(() => {
-      a.accepted.destroy();
-      b.accepted.destroy();
-      a.peer.destroy();
-      b.peer.destroy();
-    });
-    const gotA: Buffer[] = [];
-    const gotB: Buffer[] = [];
-    expect(readIntoSharedBuffer(a.accepted, (c) => gotA.push(c))).toBe(true);
-    expect(readIntoSharedBuffer(b.accepted, (c) => gotB.push(c))).toBe(true);
-    a.accepted.resume();
-    b.accepted.resume();
+    const { peer: a, got: gotA } = await readingPair();
+    const { peer: b, got: gotB } = await readingPair();
     const dataA = pattern(300_000, 1);
     const dataB = pattern(300_000, 2);
     // Interleaved writes, so reads of the two sockets alternate on the shared buffer.
     for (let off = 0; off < dataA.length; off += 30_000) {
-      a.peer.write(dataA.subarray(off, off + 30_000));
-      b.peer.write(dataB.subarray(off, off + 30_000));
+      void a.write(dataA.subarray(off, off + 30_000));
+      void b.write(dataB.subarray(off, off + 30_000));
       await sleep(1);
     }
     await waitFor(() => total(gotA) === dataA.length && total(gotB) === dataB.length, 5000, 'all bytes');
@@ -53,25 +54,13 @@ describe('readIntoSharedBuffer', () => {
   });
 
   it('a bulk transfer (reads of 32 KiB and more) stays intact beside small reads of another socket', async () => {
-    const bulk = await socketPair();
-    const small = await socketPair();
-    cleanups.push(() => {
-      for (const p of [bulk, small]) {
-        p.accepted.destroy();
-        p.peer.destroy();
-      }
-    });
-    const gotBulk: Buffer[] = [];
-    const gotSmall: Buffer[] = [];
-    expect(readIntoSharedBuffer(bulk.accepted, (c) => gotBulk.push(c))).toBe(true);
-    expect(readIntoSharedBuffer(small.accepted, (c) => gotSmall.push(c))).toBe(true);
-    bulk.accepted.resume();
-    small.accepted.resume();
+    const { peer: bulk, got: gotBulk } = await readingPair();
+    const { peer: small, got: gotSmall } = await readingPair();
     const big = pattern(8 << 20, 3);
     const words = pattern(40_000, 4);
-    void bulk.peer.write(big);
+    void bulk.write(big);
     for (let off = 0; off < words.length; off += 400) {
-      small.peer.write(words.subarray(off, off + 400));
+      void small.write(words.subarray(off, off + 400));
       if (off % 4000 === 0) await sleep(1);
     }
     await waitFor(() => total(gotBulk) === big.length && total(gotSmall) === words.length, 10_000, 'all bytes');
