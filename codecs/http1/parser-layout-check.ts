@@ -1,6 +1,6 @@
 /**
- * The start-up check of parser.ts: its reads of `llhttp_t` fields that have no exported getter
- * (content length, flags) are compared, on one parsed message, with what they must give. A changed
+ * The start-up check of parser.ts: its reads of `llhttp_t` fields (content length, flags, method,
+ * version) are compared, on one parsed message, with what they must give. A changed
  * struct layout then fails loudly at the first Parser instead of misframing bodies.
  */
 import type { Parser } from './parser.js';
@@ -21,11 +21,17 @@ export function checkParserLayout(make: (callbacks: ParserCallbacks) => Parser):
     onTrailerValue: ok,
     onMessageComplete: ok,
     onHeadersComplete: () => {
-      seen = probe.contentLength === 0x1_0000_0007 && probe.hasContentLength && !probe.isChunked;
+      seen =
+        probe.contentLength === 0x1_0000_0007 &&
+        probe.hasContentLength &&
+        !probe.isChunked &&
+        probe.method === 'PUT' &&
+        probe.httpMajor === 1 &&
+        probe.httpMinor === 0;
       return CallbackResult.Pause;
     },
   });
-  probe.execute(Buffer.from('PUT / HTTP/1.1\r\nContent-Length: 4294967303\r\n\r\n', 'latin1'));
+  probe.execute(Buffer.from('PUT / HTTP/1.0\r\nContent-Length: 4294967303\r\n\r\n', 'latin1'));
   probe.destroy();
   if (!seen) throw new Error('llhttp_t layout differs from the offsets in codecs/http1/parser.ts');
 }

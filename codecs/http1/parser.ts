@@ -52,9 +52,6 @@ interface LlhttpExports {
   llhttp_resume_after_upgrade(parser: number): void;
   llhttp_get_error_pos(parser: number): number;
   llhttp_get_error_reason(parser: number): number;
-  llhttp_get_method(parser: number): number;
-  llhttp_get_http_major(parser: number): number;
-  llhttp_get_http_minor(parser: number): number;
 }
 
 type WasmCallback = (...args: number[]) => number;
@@ -81,11 +78,15 @@ const F_CONTENT_LENGTH = 1 << 5;
 const F_TRANSFER_ENCODING = 1 << 9;
 
 /**
- * Field offsets in `llhttp_t` (llhttp 9.x on wasm32) for the two fields without an exported
- * getter: `uint64_t content_length` and `uint16_t flags`. Checked once at start-up (see
- * parser-layout-check.ts), so a changed layout fails loudly instead of misframing bodies.
+ * Field offsets in `llhttp_t` (llhttp 9.x on wasm32): `uint64_t content_length` and
+ * `uint16_t flags` have no exported getter; method and version do, but a call into wasm per field
+ * costs more than reading the byte. Checked once at start-up (see parser-layout-check.ts), so a
+ * changed layout fails loudly instead of misframing bodies.
  */
 const OFF_CONTENT_LENGTH = 32;
+const OFF_METHOD = 41;
+const OFF_HTTP_MAJOR = 42;
+const OFF_HTTP_MINOR = 43;
 const OFF_FLAGS = 50;
 
 /** Largest piece copied into wasm memory per llhttp_execute, so a huge chunk cannot bloat it. */
@@ -174,6 +175,13 @@ function place(e: LlhttpExports, s: Scratch, input: Buffer, pos: number, n: numb
   return s.ptr;
 }
 
+/** Index of the first byte that is not CR or LF (llhttp skips empty lines between messages). */
+function firstNonNewline(input: Buffer): number {
+  let i = 0;
+  while (i < input.length && (input[i] === 0x0d || input[i] === 0x0a)) i++;
+  return i;
+}
+
 function readCString(e: LlhttpExports, ptr: number): string {
   if (ptr === 0) return '';
   refreshMemory(e);
@@ -199,9 +207,15 @@ export class Parser {
   private pendingAt = -1;
   private inTrailers = false;
   private readonly guard = new ProtocolGuard();
-  /** Response mode: llhttp is paused at on_message_begin so the first byte can be checked. */
+  /**
+   * Response mode: the first byte of a status line must be checked (llhttp also takes RTSP/ and
+   * ICE/). A message that starts an execute() input is checked before llhttp runs (`startChecked`);
+   * one that begins inside it pauses llhttp at on_message_begin so the byte can be found.
+   */
   private beginPaused = false;
   private userPausedBegin = false;
+  private startChecked = false;
+  private inMessage = false;
   // Snapshot of the current message, taken at headers complete.
   private flags = 0;
   private contentLen = 0;
@@ -241,6 +255,16 @@ export class Parser {
     const prevBase = curBase;
     this.executing = true;
     try {
+      if (this.typeCode === TYPE_RESPONSE && !this.inMessage) {
+        const at = firstNonNewline(input);
+        if (at < len) {
+          if (!isStatusLineStart(input[at])) {
+            this.setPending('INVALID_PROTOCOL', 'Expected HTTP/ at the start of the status line');
+            return this.fail(at);
+          }
+          this.startChecked = true;
+        }
+      }
       const buffer = scratchFor(e, level, Math.min(len, MAX_SLICE));
       current = this;
       curInput = input;
@@ -270,6 +294,7 @@ export class Parser {
     } catch (err) {
       throw this.died(err);
     } finally {
+      this.startChecked = false;
       current = prev;
       curInput = prevInput;
       curBase = prevBase;
@@ -460,9 +485,9 @@ export class Parser {
     this.flags = flags;
     this.contentLen =
       memView.getUint32(p + OFF_CONTENT_LENGTH, true) + memView.getUint32(p + OFF_CONTENT_LENGTH + 4, true) * 2 ** 32;
-    this.methodCode = e.llhttp_get_method(p);
-    this.major = e.llhttp_get_http_major(p);
-    this.minor = e.llhttp_get_http_minor(p);
+    this.methodCode = memBytes[p + OFF_METHOD]!;
+    this.major = memBytes[p + OFF_HTTP_MAJOR]!;
+    this.minor = memBytes[p + OFF_HTTP_MINOR]!;
     this.status = statusCode;
     this.upgrade = upgrade === 1;
     this.inTrailers = true;
@@ -510,8 +535,13 @@ export class Parser {
         self.inTrailers = false;
         self.headBytes = 0;
         self.upgrade = false;
+        self.inMessage = true;
         const r = self.cb.onMessageBegin();
         if (r === CallbackResult.Error) return self.userError('onMessageBegin');
+        if (self.startChecked) {
+          self.startChecked = false;
+          return r;
+        }
         if (self.typeCode === TYPE_RESPONSE) {
           self.beginPaused = true;
           self.userPausedBegin = r === CallbackResult.Pause;
@@ -574,6 +604,7 @@ export class Parser {
       wasm_on_message_complete: (p) => {
         const self = current!;
         if (p !== self.ptr) return HPE_USER;
+        self.inMessage = false;
         return span(self.cb.onMessageComplete(), self, 'onMessageComplete');
       },
     };

@@ -116,6 +116,8 @@ const rejections: ReadonlyArray<readonly [string, ParserType, string, string]> =
     'INVALID_PROTOCOL "Expected HTTP/ after the request-target" @7'],
   ['ICE request', 'request', 'SOURCE / ICE/1.0\r\n\r\n', 'INVALID_PROTOCOL "Expected HTTP/ after the request-target" @9'],
   ['RTSP response', 'response', 'RTSP/1.0 200 OK\r\n\r\n', 'INVALID_PROTOCOL "Expected HTTP/ at the start of the status line" @0'],
+  ['RTSP response after empty lines', 'response', '\r\n\r\nRTSP/1.0 200 OK\r\n\r\n',
+    'INVALID_PROTOCOL "Expected HTTP/ at the start of the status line" @4'],
   ['ICE response after a good one', 'response', 'HTTP/1.1 204 No Content\r\n\r\nICE/1.0 200 OK\r\n\r\n',
     'INVALID_PROTOCOL "Expected HTTP/ at the start of the status line" @27'],
   ['HTTP/2.0 status line', 'response', 'HTTP/2.0 200 OK\r\n\r\n', 'UNSUPPORTED_VERSION "HTTP/2.0 is not supported" @19'],
