@@ -41,6 +41,7 @@ import type {
 import type { Connection, ConnectionEvent } from '../../src/api/network.js';
 import type { Scope } from '../../src/api/stats.js';
 import { BufferChain } from '../../src/common/buffer-chain.js';
+import { IntrusiveList, type IntrusiveListNode } from '../../src/common/intrusive-list.js';
 import type { Http1CodecOptions } from '../codec-options.js';
 import { HeaderMapImpl } from '../headers.js';
 import { validateResponseFraming } from './header-validation.js';
@@ -60,7 +61,11 @@ interface Failure {
   readonly message: string;
 }
 
-class ClientStream extends RequestEncoderImpl {
+class ClientStream extends RequestEncoderImpl implements IntrusiveListNode<ClientStream> {
+  listPrev: ClientStream | undefined = undefined;
+  listNext: ClientStream | undefined = undefined;
+  listOwner: object | undefined = undefined;
+
   constructor(
     owner: ClientStreamOwner,
     streamId: number,
@@ -80,7 +85,7 @@ export class Http1ClientConnection
   /** Streams whose request head went out and whose response has not fully arrived, in wire order. */
   private readonly queue: ClientStream[] = [];
   /** Streams not finished yet (for watermark relays and resets). */
-  private readonly open = new Set<ClientStream>();
+  private readonly open = new IntrusiveList<ClientStream>();
   /** The request being written (its head is out, its end is not). */
   private requestInProgress: Http1Stream | null = null;
   private tunnel: ClientStream | null = null;
@@ -171,12 +176,12 @@ export class Http1ClientConnection
 
   onUnderlyingConnectionAboveWriteBufferHighWatermark(): void {
     this.aboveHighWatermark = true;
-    for (const s of [...this.open]) s.onAboveHighWatermark();
+    for (const s of this.open.toArray()) s.onAboveHighWatermark();
   }
 
   onUnderlyingConnectionBelowWriteBufferLowWatermark(): void {
     this.aboveHighWatermark = false;
-    for (const s of [...this.open]) s.onBelowLowWatermark();
+    for (const s of this.open.toArray()) s.onBelowLowWatermark();
   }
 
   // ---- ClientStreamOwner ----
@@ -265,8 +270,13 @@ export class Http1ClientConnection
   }
 
   private dropStream(s: ClientStream): void {
-    const i = this.queue.indexOf(s);
-    if (i >= 0) this.queue.splice(i, 1);
+    // Usually the head of the queue: shift() does not allocate, splice() returns a new array.
+    if (this.queue[0] === s) {
+      this.queue.shift();
+    } else {
+      const i = this.queue.indexOf(s);
+      if (i >= 0) this.queue.splice(i, 1);
+    }
     this.open.delete(s);
     if (this.tunnel === s) this.tunnel = null;
   }
@@ -292,7 +302,7 @@ export class Http1ClientConnection
   }
 
   private resetAll(reason: StreamResetReason, details: string): void {
-    const streams = [...this.open];
+    const streams = this.open.toArray();
     this.queue.length = 0;
     this.open.clear();
     this.tunnel = null;

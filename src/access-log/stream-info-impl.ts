@@ -13,7 +13,7 @@ export class StreamInfoImpl implements StreamInfo {
   protocol: Protocol | undefined = undefined;
   responseCode: number | undefined = undefined;
   responseCodeDetails = '';
-  readonly responseFlags = new Set<ResponseFlag>();
+  private flags: Set<ResponseFlag> | undefined = undefined;
   bytesReceived = 0;
   bytesSent = 0;
   upstreamHost: Address | undefined = undefined;
@@ -30,6 +30,11 @@ export class StreamInfoImpl implements StreamInfo {
   lastDownstreamRxMonotonic: number | undefined = undefined;
   firstUpstreamRxMonotonic: number | undefined = undefined;
   lastDownstreamTxMonotonic: number | undefined = undefined;
+
+  /** Made on first use: most requests end without a flag. */
+  get responseFlags(): Set<ResponseFlag> {
+    return (this.flags ??= new Set());
+  }
 
   constructor(dispatcher: Pick<Dispatcher, 'systemTime' | 'approximateMonotonicTime'>) {
     this.startTime = dispatcher.systemTime();

@@ -30,6 +30,7 @@ import type { Connection, ConnectionCloseType } from '../../../src/api/network.j
 import type { Route } from '../../../src/api/router.js';
 import type { ResponseFlag } from '../../../src/api/stream-info.js';
 import { StreamInfoImpl } from '../../../src/access-log/stream-info-impl.js';
+import type { IntrusiveListNode } from '../../../src/common/intrusive-list.js';
 import { HeaderMapImpl } from '../../../codecs/index.js';
 import {
   isH2UpgradeRequest,
@@ -70,7 +71,13 @@ function responseStatus(headers: ResponseHeaderMap): number {
   return Number.isInteger(s) ? s : 0;
 }
 
-export class ActiveStream implements RequestDecoder, StreamCallbacks, FilterManagerCallbacks, DeferredDeletable {
+export class ActiveStream
+  implements RequestDecoder, StreamCallbacks, FilterManagerCallbacks, DeferredDeletable, IntrusiveListNode<ActiveStream>
+{
+  /** Links in the connection manager's list of streams. */
+  listPrev: ActiveStream | undefined = undefined;
+  listNext: ActiveStream | undefined = undefined;
+  listOwner: object | undefined = undefined;
   readonly streamId: number;
   readonly info: StreamInfoImpl;
   readonly fm: FilterManager;

@@ -24,6 +24,7 @@ import type {
 } from '../../../src/api/network.js';
 import type { Counter, Gauge } from '../../../src/api/stats.js';
 import type { ResponseFlag } from '../../../src/api/stream-info.js';
+import { IntrusiveList } from '../../../src/common/intrusive-list.js';
 import { createServerCodec, detectCodec, HTTP2_PREFACE, type CodecKind } from '../../../codecs/index.js';
 import { ActiveStream, type ActiveStreamOwner, type DrainState } from './active-stream.js';
 import type { HcmRuntime } from './hcm-config.js';
@@ -62,7 +63,7 @@ export class HttpConnectionManager implements ReadFilter, ServerConnectionCallba
   private readCallbacks: ReadFilterCallbacks | undefined;
   private codec: ServerConnection | undefined;
   private codecKind: CodecKind | undefined;
-  private readonly streams = new Set<ActiveStream>();
+  private readonly streams = new IntrusiveList<ActiveStream>();
   private idleTimer: Timer | undefined;
   private durationTimer: Timer | undefined;
   private drainTimer: Timer | undefined;
@@ -243,7 +244,7 @@ export class HttpConnectionManager implements ReadFilter, ServerConnectionCallba
       if (type !== undefined) stats.downstream_cx_destroy_local_active_rq.inc();
       else if (this.remoteClosed) stats.downstream_cx_destroy_remote_active_rq.inc();
       stats.downstream_cx_destroy_active_rq.inc();
-      for (const s of [...this.streams]) s.onConnectionTermination(flag, details);
+      for (const s of this.streams.toArray()) s.onConnectionTermination(flag, details);
     }
     if (type !== undefined && this.connection().state() === 'Open') this.connection().close(type, details);
   }
