@@ -50,7 +50,7 @@ import type {
 import type { Counter, Scope } from '../src/api/stats.js';
 import type { HostDescription } from '../src/api/upstream.js';
 import { BufferChain } from '../src/common/buffer-chain.js';
-import { IntrusiveList, type ListNode } from '../src/upstream/intrusive-list.js';
+import { IntrusiveList, type ListNode } from '../src/common/intrusive-list.js';
 import type { CodecKind } from './codec-detect.js';
 import {
   DEFAULT_HTTP1_OPTIONS,

@@ -41,7 +41,7 @@ import type {
 import type { Connection, ConnectionEvent } from '../../src/api/network.js';
 import type { Scope } from '../../src/api/stats.js';
 import { BufferChain } from '../../src/common/buffer-chain.js';
-import { IntrusiveList, type IntrusiveListNode } from '../../src/common/intrusive-list.js';
+import { IntrusiveList, type ListNode } from '../../src/common/intrusive-list.js';
 import type { Http1CodecOptions } from '../codec-options.js';
 import { HeaderMapImpl } from '../headers.js';
 import { validateResponseFraming } from './header-validation.js';
@@ -61,10 +61,10 @@ interface Failure {
   readonly message: string;
 }
 
-class ClientStream extends RequestEncoderImpl implements IntrusiveListNode<ClientStream> {
+class ClientStream extends RequestEncoderImpl implements ListNode<ClientStream> {
   listPrev: ClientStream | undefined = undefined;
   listNext: ClientStream | undefined = undefined;
-  listOwner: object | undefined = undefined;
+  listOwner: IntrusiveList<ClientStream> | undefined = undefined;
 
   constructor(
     owner: ClientStreamOwner,
@@ -122,7 +122,7 @@ export class Http1ClientConnection
       this.connection.dispatcher().post(() => s.reset(this.connected ? 'ConnectionTermination' : 'ConnectionFailure', 'http1.connection_closed'));
       return s;
     }
-    this.open.add(s);
+    this.open.pushBack(s);
     return s;
   }
 
@@ -277,7 +277,7 @@ export class Http1ClientConnection
       const i = this.queue.indexOf(s);
       if (i >= 0) this.queue.splice(i, 1);
     }
-    this.open.delete(s);
+    this.open.remove(s);
     if (this.tunnel === s) this.tunnel = null;
   }
 

@@ -1,41 +1,62 @@
-/**
- * The links an object carries to be a member of one IntrusiveList at a time (Envoy keeps its
- * active streams in such lists). `listOwner` is the list it is in, undefined when in none.
- */
-export interface IntrusiveListNode<T> {
+/** The links an element carries to live in one IntrusiveList at a time. */
+export interface ListNode<T extends ListNode<T>> {
   listPrev: T | undefined;
   listNext: T | undefined;
-  listOwner: object | undefined;
+  listOwner: IntrusiveList<T> | undefined;
 }
 
 /**
- * An insertion-ordered set of objects that hold their own links: add and delete are a few
- * pointer moves and allocate nothing. A JS Set allocates a new table when it shrinks, which a
- * set of one or two streams added and removed per request does every time.
+ * A doubly linked list whose links live in the elements (Envoy's LinkedList helpers): O(1) push,
+ * remove-from-anywhere and move between lists, no per-operation allocation (a JS Set allocates a
+ * new table whenever it shrinks, which a set of one stream added and removed per request does
+ * every time). The connection pool keeps its clients in one list per state and its pending
+ * streams in another; the connection manager and the HTTP/1 client codec their active streams.
  */
-export class IntrusiveList<T extends IntrusiveListNode<T>> {
-  private head: T | undefined = undefined;
-  private tail: T | undefined = undefined;
+export class IntrusiveList<T extends ListNode<T>> {
+  private head: T | undefined;
+  private tail: T | undefined;
   private count = 0;
 
   get size(): number {
     return this.count;
   }
 
-  /** Appends `node`; it must not be in a list already. */
-  add(node: T): void {
-    if (node.listOwner !== undefined) throw new Error('IntrusiveList: node is already in a list');
+  isEmpty(): boolean {
+    return this.count === 0;
+  }
+
+  front(): T | undefined {
+    return this.head;
+  }
+
+  back(): T | undefined {
+    return this.tail;
+  }
+
+  pushFront(node: T): void {
+    this.detach(node);
     node.listOwner = this;
-    node.listPrev = this.tail;
+    node.listPrev = undefined;
+    node.listNext = this.head;
+    if (this.head !== undefined) this.head.listPrev = node;
+    else this.tail = node;
+    this.head = node;
+    this.count++;
+  }
+
+  pushBack(node: T): void {
+    this.detach(node);
+    node.listOwner = this;
     node.listNext = undefined;
+    node.listPrev = this.tail;
     if (this.tail !== undefined) this.tail.listNext = node;
     else this.head = node;
     this.tail = node;
     this.count++;
   }
 
-  /** Removes `node` if it is in this list; false otherwise. */
-  delete(node: T): boolean {
+  /** Removes `node` if it is in this list; returns whether it was. */
+  remove(node: T): boolean {
     if (node.listOwner !== this) return false;
     const { listPrev: prev, listNext: next } = node;
     if (prev !== undefined) prev.listNext = next;
@@ -53,14 +74,7 @@ export class IntrusiveList<T extends IntrusiveListNode<T>> {
     return node.listOwner === this;
   }
 
-  /** The members in insertion order, as a snapshot that later changes do not affect. */
-  toArray(): T[] {
-    const out: T[] = [];
-    for (let n = this.head; n !== undefined; n = n.listNext) out.push(n);
-    return out;
-  }
-
-  /** Removes every member. */
+  /** Unlinks every element. */
   clear(): void {
     let n = this.head;
     while (n !== undefined) {
@@ -73,5 +87,21 @@ export class IntrusiveList<T extends IntrusiveListNode<T>> {
     this.head = undefined;
     this.tail = undefined;
     this.count = 0;
+  }
+
+  /** Moves every element of `other` to the end of this list, in order. */
+  takeAll(other: IntrusiveList<T>): void {
+    for (let n = other.front(); n !== undefined; n = other.front()) this.pushBack(n);
+  }
+
+  /** A snapshot of the elements, front to back (safe to mutate the list while iterating it). */
+  toArray(): T[] {
+    const out: T[] = [];
+    for (let n = this.head; n !== undefined; n = n.listNext) out.push(n);
+    return out;
+  }
+
+  private detach(node: T): void {
+    if (node.listOwner !== undefined) node.listOwner.remove(node);
   }
 }

@@ -1,6 +1,6 @@
 import type { DeferredDeletable, Timer } from '../api/dispatcher.js';
 import type { ConnectionStats } from '../api/network.js';
-import type { IntrusiveList, ListNode } from './intrusive-list.js';
+import type { IntrusiveList, ListNode } from '../common/intrusive-list.js';
 
 /**
  * Connecting: the transport connect is under way. Ready: connected with spare stream capacity.

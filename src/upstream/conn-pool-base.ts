@@ -3,7 +3,7 @@ import type { ConnectionEvent } from '../api/network.js';
 import type { Counter, Histogram } from '../api/stats.js';
 import type { Cancellable, ClusterStats, Host, PoolFailureReason, ResourceManager } from '../api/upstream.js';
 import type { ActiveClient, ActiveClientState } from './active-client.js';
-import { IntrusiveList, type ListNode } from './intrusive-list.js';
+import { IntrusiveList, type ListNode } from '../common/intrusive-list.js';
 
 export { ActiveClient, zeroToUnlimited, type ActiveClientState } from './active-client.js';
 

@@ -30,7 +30,7 @@ import type { Connection, ConnectionCloseType } from '../../../src/api/network.j
 import type { Route } from '../../../src/api/router.js';
 import type { ResponseFlag } from '../../../src/api/stream-info.js';
 import { StreamInfoImpl } from '../../../src/access-log/stream-info-impl.js';
-import type { IntrusiveListNode } from '../../../src/common/intrusive-list.js';
+import type { IntrusiveList, ListNode } from '../../../src/common/intrusive-list.js';
 import { HeaderMapImpl } from '../../../codecs/index.js';
 import {
   isH2UpgradeRequest,
@@ -72,12 +72,12 @@ function responseStatus(headers: ResponseHeaderMap): number {
 }
 
 export class ActiveStream
-  implements RequestDecoder, StreamCallbacks, FilterManagerCallbacks, DeferredDeletable, IntrusiveListNode<ActiveStream>
+  implements RequestDecoder, StreamCallbacks, FilterManagerCallbacks, DeferredDeletable, ListNode<ActiveStream>
 {
   /** Links in the connection manager's list of streams. */
   listPrev: ActiveStream | undefined = undefined;
   listNext: ActiveStream | undefined = undefined;
-  listOwner: object | undefined = undefined;
+  listOwner: IntrusiveList<ActiveStream> | undefined = undefined;
   readonly streamId: number;
   readonly info: StreamInfoImpl;
   readonly fm: FilterManager;

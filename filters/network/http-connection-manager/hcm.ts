@@ -180,7 +180,7 @@ export class HttpConnectionManager implements ReadFilter, ServerConnectionCallba
     stats.downstream_rq_active.inc();
     this.idleTimer?.disableTimer();
     const stream = new ActiveStream(this, encoder);
-    this.streams.add(stream);
+    this.streams.pushBack(stream);
     const max = this.runtime.settings.maxRequestsPerConnection;
     if (max > 0 && ++this.requestCount >= max) {
       stats.downstream_cx_max_requests_reached.inc();
@@ -198,7 +198,7 @@ export class HttpConnectionManager implements ReadFilter, ServerConnectionCallba
   // ---- ActiveStreamOwner ----
 
   onStreamDestroyed(stream: ActiveStream): void {
-    this.streams.delete(stream);
+    this.streams.remove(stream);
     if (this.streams.size === 0 && this.idleTimer !== undefined && !this.closing && !this.closed) {
       this.idleTimer.enableTimer(this.runtime.settings.idleTimeoutMs);
     }
