@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=64
 /**
  * sluice's composition root: parses the command line, loads and validates the bootstrap, registers
  * the filters (the only place that imports filters/ and codecs/), and runs the server until

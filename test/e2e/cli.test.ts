@@ -4,7 +4,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
 import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,6 +80,15 @@ describe('sluice CLI', () => {
   it('--version prints the package version', () => {
     expect(run(['--version'])).toEqual({ code: 0, stdout: `sluice ${version}\n`, stderr: '' });
     expect(run(['-v']).stdout).toBe(`sluice ${version}\n`);
+  });
+
+  it('runs as an executable through its shebang, which gives node the heap flag sluice is tuned with', () => {
+    // `env -S` passes node the flag (README "Tuning": without it V8 keeps a small old-space limit
+    // under bulk transfers and runs a full collection every few tens of ms).
+    expect(readFileSync(main, 'latin1').split('\n', 1)[0]).toBe('#!/usr/bin/env -S node --initial-old-space-size=64');
+    chmodSync(main, 0o755);
+    const r = spawnSync(main, ['--version'], { encoding: 'utf8', timeout: 20_000 });
+    expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: `sluice ${version}\n`, stderr: '' });
   });
 
   it('--help prints the usage', () => {
