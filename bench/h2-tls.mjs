@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   MAIN,
+  SLUICE_NODE_ARGS,
   canPin,
   childPids,
   cpuSeconds,
@@ -50,7 +51,6 @@ const H2LOAD_WARMUP_S = Number(process.env.H2LOAD_WARMUP ?? 1);
 const PROXY_CPU = process.env.PROXY_CPU ?? '0';
 const LOAD_CPU = process.env.LOAD_CPU ?? '1';
 const NGINX = process.env.NGINX ?? '/usr/sbin/nginx';
-const EXTRA_NODE_ARGS = (process.env.SLUICE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 /** Hard bound on the whole run: whatever happens, everything is stopped by then. */
 const OVERALL_LIMIT_MS = Number(process.env.TIME_LIMIT ?? 170) * 1000;
 
@@ -193,7 +193,7 @@ static_resources:
   )}
 `,
 );
-const sluice = startChild(...pinned(process.execPath, [...EXTRA_NODE_ARGS, MAIN, '-c', sluiceYaml, '--log-level', 'warn']));
+const sluice = startChild(...pinned(process.execPath, [...SLUICE_NODE_ARGS, MAIN, '-c', sluiceYaml, '--log-level', 'warn']));
 
 // ---- nginx: TLS + h2 terminator, one worker, proxying to the HTTP/1.1 origin with keep-alive ----
 let nginx;

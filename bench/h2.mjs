@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   MAIN,
+  SLUICE_NODE_ARGS,
   canPin,
   cpuSeconds,
   freePort,
@@ -42,7 +43,6 @@ const CONNS = Number(process.env.CONNS ?? 10);
 const STREAMS = Number(process.env.STREAMS ?? 10);
 const PROXY_CPU = process.env.PROXY_CPU ?? '0';
 const LOAD_CPU = process.env.LOAD_CPU ?? '1';
-const EXTRA_NODE_ARGS = (process.env.SLUICE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const BODY = 'Hello, World!';
 
 requireBuild();
@@ -151,7 +151,7 @@ function sluiceConf(port) {
 }
 
 const PEERS = {
-  sluice: (port) => launch(PROXY_CPU, process.execPath, [...EXTRA_NODE_ARGS, MAIN, '-c', sluiceConf(port), '--log-level', 'error']),
+  sluice: (port) => launch(PROXY_CPU, process.execPath, [...SLUICE_NODE_ARGS, MAIN, '-c', sluiceConf(port), '--log-level', 'error']),
   nodeh2: (port) => launch(PROXY_CPU, process.execPath, ['-e', NODEH2_SRC, String(port), String(originPort)]),
   nginx: (port) =>
     launch(PROXY_CPU, NGINX, [

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import httpProxy from 'http-proxy';
-import { MAIN, freePort, httpProxyYaml, listen, waitForPort } from './support.mjs';
+import { MAIN, SLUICE_NODE_ARGS, freePort, httpProxyYaml, listen, waitForPort } from './support.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 8);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 50);
@@ -56,7 +56,7 @@ writeFileSync(
     head: '\nadmin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }\n',
   }),
 );
-const sluice = spawn(process.execPath, [MAIN, '-c', cfg, '--log-level', 'warn'], {
+const sluice = spawn(process.execPath, [...SLUICE_NODE_ARGS, MAIN, '-c', cfg, '--log-level', 'warn'], {
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 await waitForPort(sluicePort, 10_000);

@@ -11,6 +11,15 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The built sluice entry point. */
 export const MAIN = join(root, 'dist/src/main.js');
 
+/**
+ * Node flags for sluice: the one its executable's shebang gives node (README "Tuning"), then any
+ * from SLUICE_NODE_ARGS (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof').
+ */
+export const SLUICE_NODE_ARGS = [
+  '--initial-old-space-size=64',
+  ...(process.env.SLUICE_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
+];
+
 /** Exits with 2 and a hint when sluice has not been built. */
 export function requireBuild() {
   if (!existsSync(MAIN)) {

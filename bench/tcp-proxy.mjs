@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   MAIN,
+  SLUICE_NODE_ARGS,
   canPin,
   cpuSeconds,
   freePort,
@@ -37,7 +38,6 @@ const PROXY_CPU = process.env.PROXY_CPU ?? '0';
 const LOAD_CPU = process.env.LOAD_CPU ?? '1';
 /** per_connection_buffer_limit_bytes of sluice's listener and cluster (Envoy's default 1 MiB when unset). */
 const BUFFER_LIMIT = process.env.BUFFER_LIMIT;
-const EXTRA_NODE_ARGS = (process.env.SLUICE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 
 requireBuild();
 pinSelf(LOAD_CPU);
@@ -130,7 +130,7 @@ async function startTarget(name) {
   const [cmd, args] =
     name === 'pipe'
       ? pinned(process.execPath, ['-e', PIPE_SRC, String(port), String(upstreamPort)])
-      : pinned(process.execPath, [...EXTRA_NODE_ARGS, MAIN, '-c', sluiceConfig(port), '--log-level', 'warn']);
+      : pinned(process.execPath, [...SLUICE_NODE_ARGS, MAIN, '-c', sluiceConfig(port), '--log-level', 'warn']);
   const child = startChild(children, cmd, args);
   await waitForPort(port, 10_000);
   return { port, pid: child.pid, stop: () => stopChild(child) };
