@@ -3,6 +3,24 @@ import type { DeferredDeletable, Dispatcher, Timer } from '../api/dispatcher.js'
 
 const RESOLVED = Promise.resolve();
 
+/**
+ * performance.now() read at most once per callback (Envoy's approximate monotonic time, which it
+ * updates once per loop iteration): a request reads the clock half a dozen times (stream info,
+ * idle timer re-arms, router timings) and each read is a call into C++. The cached value is
+ * dropped by a microtask, i.e. as soon as the current I/O or timer callback returns.
+ */
+let cachedNow = -1;
+const forgetNow = (): void => {
+  cachedNow = -1;
+};
+function approximateNow(): number {
+  if (cachedNow < 0) {
+    cachedNow = performance.now();
+    void RESOLVED.then(forgetNow);
+  }
+  return cachedNow;
+}
+
 /** An error thrown by a deferred deletion surfaces as an uncaught exception, not a rejection. */
 function rethrow(e: unknown): never {
   throw e;
@@ -80,7 +98,7 @@ class TimerQueues {
         this.lists.set(delay, list);
       }
     }
-    const now = performance.now();
+    const now = approximateNow();
     t.expiry = now + delay;
     list.append(t);
     // Armed for the earliest timer of the list (the head), which may be due before this one.
@@ -167,8 +185,7 @@ export class TimerImpl implements Timer {
  *   current I/O or timer callback returns and before the loop goes on (Envoy clears its list at
  *   the same point); deletions scheduled while clearing run in the same pass;
  * - post() queues callbacks and runs them in order from one setImmediate;
- * - approximateMonotonicTime() is performance.now(): at ~50 ns a call it is cheaper than any
- *   per-turn cache, which would need a microtask per turn to invalidate.
+ * - approximateMonotonicTime() is performance.now() read once per callback (see approximateNow).
  */
 export class NodeDispatcher implements Dispatcher {
   readonly name: string;
@@ -263,7 +280,7 @@ export class NodeDispatcher implements Dispatcher {
   }
 
   approximateMonotonicTime(): number {
-    return performance.now();
+    return approximateNow();
   }
 
   systemTime(): number {

@@ -176,3 +176,19 @@ describe('NodeDispatcher post and clocks', () => {
     expect(Math.abs(d.systemTime() - Date.now())).toBeLessThan(50);
   });
 });
+
+describe('NodeDispatcher approximateMonotonicTime', () => {
+  it('reads the clock once per callback: constant within it, fresh in the next one', async () => {
+    const d = new NodeDispatcher();
+    const first = d.approximateMonotonicTime();
+    const spinUntil = performance.now() + 3;
+    while (performance.now() < spinUntil) {
+      // busy: the real clock moves on, the approximate one must not
+    }
+    expect(d.approximateMonotonicTime()).toBe(first);
+    await new Promise((r) => setTimeout(r, 0));
+    const next = d.approximateMonotonicTime();
+    expect(next).toBeGreaterThanOrEqual(first + 3);
+    expect(next).toBeLessThanOrEqual(performance.now());
+  });
+});
