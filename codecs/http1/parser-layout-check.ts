@@ -1,7 +1,7 @@
 /**
  * The start-up check of parser.ts: its reads of `llhttp_t` fields (content length, flags, method,
- * version) are compared, on one parsed message, with what they must give. A changed
- * struct layout then fails loudly at the first Parser instead of misframing bodies.
+ * version; offsets in llhttp-abi.ts) are compared, on one parsed message, with what they must
+ * give. A changed struct layout then fails loudly at the first Parser instead of misframing bodies.
  */
 import type { Parser } from './parser.js';
 import { CallbackResult, type ParserCallbacks, type SpanResult } from './parser-interface.js';
@@ -33,5 +33,5 @@ export function checkParserLayout(make: (callbacks: ParserCallbacks) => Parser):
   });
   probe.execute(Buffer.from('PUT / HTTP/1.0\r\nContent-Length: 4294967303\r\n\r\n', 'latin1'));
   probe.destroy();
-  if (!seen) throw new Error('llhttp_t layout differs from the offsets in codecs/http1/parser.ts');
+  if (!seen) throw new Error('llhttp_t layout differs from the offsets in codecs/http1/llhttp-abi.ts');
 }
