@@ -181,9 +181,9 @@ export class TimerImpl implements Timer {
  * Envoy's Event::Dispatcher on Node's loop (one per worker):
  * - timers live in one list per delay, each list driven by one setTimeout handle, unref'd unless
  *   configured otherwise;
- * - deferredDelete batches objects and destroys them in one microtask (a promise reaction), i.e. right after the
- *   current I/O or timer callback returns and before the loop goes on (Envoy clears its list at
- *   the same point); deletions scheduled while clearing run in the same pass;
+ * - deferredDelete batches objects and destroys them in one microtask (a promise reaction), i.e.
+ *   right after the current I/O or timer callback returns and before the loop goes on (Envoy
+ *   clears its list at the same point); deletions scheduled while clearing run in the same pass;
  * - post() queues callbacks and runs them in order from one setImmediate;
  * - approximateMonotonicTime() is performance.now() read once per callback (see approximateNow).
  */

@@ -35,10 +35,11 @@ type DelayedCloseState = 'None' | 'CloseAfterFlush' | 'CloseAfterFlushAndWait';
 /**
  * Envoy's Network::ConnectionImpl over a Node socket.
  *
- * Read: each chunk (socket-read-buffer.ts, or 'data' on TLS) is appended by reference to a read buffer watermarked at the buffer
- * limit; above it reads are disabled (one count of the counted readDisable), at half of it they
- * are enabled again. The filter chain runs on every chunk while the consumer wants data. A remote
- * FIN is an end of stream with half-close enabled, else a RemoteClose.
+ * Read: each chunk (from socket-read-buffer.ts, or 'data' events on TLS) is appended by reference
+ * to a read buffer watermarked at the buffer limit; above it reads are disabled (one count of the
+ * counted readDisable), at half of it they are enabled again. The filter chain runs on every
+ * chunk while the consumer wants data. A remote FIN is an end of stream with half-close enabled,
+ * else a RemoteClose.
  *
  * Write (socket-writer.ts): write() runs the write filters and gathers the slices (by reference)
  * until the current callback returns (one microtask) or 16 KiB are gathered; then they go to
