@@ -70,10 +70,6 @@ export class IntrusiveList<T extends ListNode<T>> {
     return true;
   }
 
-  has(node: T): boolean {
-    return node.listOwner === this;
-  }
-
   /** Unlinks every element. */
   clear(): void {
     let n = this.head;

@@ -39,8 +39,8 @@ describe('IntrusiveList', () => {
     m.pushBack(a);
     expect(names(l)).toEqual(['b']);
     expect(names(m)).toEqual(['a']);
-    expect(l.has(a)).toBe(false);
-    expect(m.has(a)).toBe(true);
+    expect(a.listOwner === l).toBe(false);
+    expect(a.listOwner === m).toBe(true);
     expect(l.remove(a)).toBe(false);
     expect(m.size + l.size).toBe(2);
     m.takeAll(l);
