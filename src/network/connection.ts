@@ -290,7 +290,7 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
 
   protected attachSocket(socket: net.Socket, readyEvent: string | undefined): void {
     this.socket = socket;
-    this.writer.socket = socket;
+    this.writer.attach(socket);
     // We decide what a remote FIN means; Node must never end our side on its own.
     socket.allowHalfOpen = true;
     if (!readIntoSharedBuffer(socket, this.onSocketData)) socket.on('data', this.onSocketData);

@@ -1,14 +1,19 @@
 import type * as net from 'node:net';
 import type { BufferInstance } from '../api/buffer.js';
 import { BufferChain } from '../common/buffer-chain.js';
+import { type SocketHandleWriter, socketHandleWriter } from './socket-handle-writer.js';
 
 /**
- * Writes of one turn are gathered up to this size (Node's default highWaterMark), then sent; a
- * batch this small is copied into one Buffer, which costs less than a vectored write.
+ * Writes of one turn are gathered up to this size (Node's default highWaterMark), then sent;
+ * through socket.write() a batch this small is copied into one Buffer, which costs less than
+ * Node's vectored write.
  */
 const BATCH_FLUSH_BYTES = 16 * 1024;
 
 const EMPTY = Buffer.alloc(0);
+
+/** Up to this many slices go to a socket handle as they are (one writev, no copy). */
+const DIRECT_SLICES = 32;
 
 /**
  * The batch is flushed from a reaction on this settled promise: a microtask, run right after the
@@ -23,15 +28,18 @@ const RESOLVED = Promise.resolve();
  *
  * write() takes every slice by reference into the batch, which goes to the socket when the
  * current callback returns (one microtask) or at once when it holds 16 KiB: the small
- * writes of one turn, e.g. a response head and its body, leave in one syscall. The buffered bytes
- * are what is held, the batch, and the socket's writableLength; above the limit `onWatermark(true)`
+ * writes of one turn, e.g. a response head and its body, leave in one syscall. Plain TCP sockets
+ * are written through their handle (socket-handle-writer.ts), others through socket.write(). The
+ * buffered bytes are what is held, the batch, and what the socket or its handle queued; above the limit `onWatermark(true)`
  * is raised, and at half of it after that `onWatermark(false)`. `onWriteComplete` runs when a flush
  * that the kernel did not take at once has drained (or after every write while above the limit);
  * `onFlushedAtOnce` when it took everything during the flush.
  */
 export class SocketWriter {
   /** Set once the connection attaches its socket. */
-  socket: net.Socket | undefined = undefined;
+  private socket: net.Socket | undefined = undefined;
+  /** Writes to the socket's handle, for plain TCP; undefined: through socket.write(). */
+  private direct: SocketHandleWriter | undefined = undefined;
   /** Writes held while the transport is not ready (client connecting, TLS handshaking). */
   private readonly pending = new BufferChain();
   /** Writes of this turn not yet handed to the socket. */
@@ -52,9 +60,16 @@ export class SocketWriter {
     this.limit = limit;
   }
 
+  /** The socket writes go to; plain TCP ones are written through their handle. */
+  attach(socket: net.Socket): void {
+    this.socket = socket;
+    this.direct = socketHandleWriter(socket, this.onWriteComplete);
+  }
+
   /** Bytes written but not yet taken by the kernel: ours plus the socket's. */
   bufferedBytes(): number {
-    const socketBytes = this.socket !== undefined ? this.socket.writableLength : 0;
+    const s = this.socket;
+    const socketBytes = s === undefined ? 0 : s.writableLength + (this.direct?.queuedBytes ?? 0);
     return this.pending.length + this.batch.length + socketBytes;
   }
 
@@ -88,10 +103,11 @@ export class SocketWriter {
   }
 
   /**
-   * Hands the batch to the socket: one slice as it is, a small batch copied into one Buffer, a
-   * large one under cork (one writev) with runs of small slices (frame headers, heads) copied
-   * together and large payloads passed by reference. Before end() and destroy(), which would
-   * otherwise come first.
+   * Hands the batch to the socket. A plain TCP socket's handle gets up to 32 slices as they are
+   * (one vectored write), more gathered. Through socket.write(): one slice as it is, a small batch
+   * copied into one Buffer, a large one under cork (one writev). Gathering copies runs of small
+   * slices (frame headers, heads) together and passes large payloads by reference. Called before
+   * end() and destroy(), which would otherwise come first.
    */
   readonly flush = (): void => {
     this.flushScheduled = false;
@@ -103,34 +119,32 @@ export class SocketWriter {
       batch.drain(n);
       return;
     }
+    const direct = this.direct;
+    if (direct !== undefined) {
+      const count = batch.sliceCount();
+      const atOnce = direct.write(count <= DIRECT_SLICES ? batch.slices() : gather(batch, n), n);
+      batch.drain(n);
+      if (!atOnce) return;
+      // Taken at once; above the high watermark the low one must still be checked, but not from
+      // inside this write.
+      if (this.above) void RESOLVED.then(this.onWriteComplete);
+      else this.onFlushedAtOnce();
+      return;
+    }
+    const data = gather(batch, n);
+    batch.drain(n);
     // A write callback costs Node a nextTick and an object even when the kernel took every byte at
     // once; it is only needed above the high watermark (the low one must be seen when the socket
     // drains). Otherwise a write left queued in the socket gets an empty write behind it, whose
     // callback marks the moment the queue drained.
     const cb = this.above ? this.onWriteComplete : undefined;
-    const count = batch.sliceCount();
-    if (count === 1 || n < BATCH_FLUSH_BYTES) {
-      s.write(batch.toBuffer(), cb);
-    } else {
-      const slices = batch.slices();
+    if (Array.isArray(data)) {
       s.cork();
-      let runStart = 0;
-      let runBytes = 0;
-      for (let i = 0; i < count; i++) {
-        const slice = slices[i]!;
-        if (slice.length < BATCH_FLUSH_BYTES) {
-          runBytes += slice.length;
-          continue;
-        }
-        if (runBytes > 0) s.write(coalesce(slices, runStart, i, runBytes));
-        s.write(slice, i === count - 1 ? cb : undefined);
-        runStart = i + 1;
-        runBytes = 0;
-      }
-      if (runBytes > 0) s.write(coalesce(slices, runStart, count, runBytes), cb);
+      for (let i = 0; i < data.length; i++) s.write(data[i]!, i === data.length - 1 ? cb : undefined);
       s.uncork();
+    } else {
+      s.write(data as Buffer, cb);
     }
-    batch.drain(n);
     if (cb === undefined) {
       if (s.writableLength > 0) s.write(EMPTY, this.onWriteComplete);
       else this.onFlushedAtOnce();
@@ -173,6 +187,33 @@ export class SocketWriter {
     this.above = false;
     this.onWatermark(false);
   }
+}
+
+/**
+ * The batch as one Buffer when it has one slice or is small (copied together), else as a list for
+ * one vectored write, with runs of small slices (frame headers, heads) copied together and large
+ * payloads passed by reference.
+ */
+function gather(batch: BufferChain, n: number): Buffer | Buffer[] {
+  const count = batch.sliceCount();
+  if (count === 1 || n < BATCH_FLUSH_BYTES) return batch.toBuffer();
+  const slices = batch.slices();
+  const out: Buffer[] = [];
+  let runStart = 0;
+  let runBytes = 0;
+  for (let i = 0; i < count; i++) {
+    const slice = slices[i]!;
+    if (slice.length < BATCH_FLUSH_BYTES) {
+      runBytes += slice.length;
+      continue;
+    }
+    if (runBytes > 0) out.push(coalesce(slices, runStart, i, runBytes));
+    out.push(slice);
+    runStart = i + 1;
+    runBytes = 0;
+  }
+  if (runBytes > 0) out.push(coalesce(slices, runStart, count, runBytes));
+  return out;
 }
 
 /** slices[from, to) as one Buffer (no copy for a single slice). */
