@@ -12,9 +12,10 @@ import { getSystemErrorName } from 'node:util';
  * the kernel did not take, in order behind earlier queued writes; `end()` (a shutdown request)
  * waits for them, so FIN still follows the last byte.
  *
- * Node reaches the handle's write request type through `process.binding('stream_wrap')`, the
- * same object its Socket uses. When it, or the handle's writeBuffer/writev, is missing, or the
- * socket is TLS, `socketHandleWriter` returns undefined and the caller uses socket.write().
+ * The write request type is the one Node's Socket uses, from `process.binding('stream_wrap')`
+ * (deprecated in the documentation only, DEP0111; `--pending-deprecation` prints one warning).
+ * When it, or the handle's writeBuffer/writev, is missing, or the socket is TLS,
+ * `socketHandleWriter` returns undefined and the caller uses socket.write().
  */
 
 interface WriteReq {
@@ -79,8 +80,9 @@ export class SocketHandleWriter {
 
   /** Writes `data` (one buffer or several); true if the kernel took it all at once. */
   write(data: Buffer | readonly Buffer[], bytes: number): boolean {
-    const handle = (this.socket as unknown as { _handle: StreamHandle | null })._handle;
-    if (handle === null) return true;
+    const handle = (this.socket as unknown as { _handle?: StreamHandle | null })._handle;
+    // Gone with the socket: nothing more reaches the peer.
+    if (handle == null) return true;
     const req = this.spare ?? this.newReq();
     let err: number;
     if (!Array.isArray(data)) err = handle.writeBuffer(req, data as Buffer);

@@ -101,6 +101,77 @@ describe('http1 encoder: heads', () => {
   });
 });
 
+/** Pairs as the flat [name, value, ...] list HeaderMapImpl.raw() gives (the slab writer's input). */
+function flat(pairs: ReadonlyArray<readonly [string, string]>): string[] {
+  return pairs.flatMap(([n, v]) => [n, v]);
+}
+
+describe('http1 encoder: heads from flat lists (written into the shared slab)', () => {
+  it('give the same bytes as the string path, for requests and responses', () => {
+    const fields: Array<[string, string]> = [
+      ['host', 'example.com'],
+      ['x-latin1', 'caf\xe9\tok'],
+      ["!#$%&'*+-.^_`|~09azAZ", '\t \x80\xff~'],
+      ['empty', ''],
+    ];
+    const req = encodeRequestHead('PATCH', '/p?q=1', flat([[':path', '/x'], ...fields]));
+    expect(latin1(req)).toBe(
+      "PATCH /p?q=1 HTTP/1.1\r\nhost: example.com\r\nx-latin1: caf\xe9\tok\r\n!#$%&'*+-.^_`|~09azAZ: \t \x80\xff~\r\nempty: \r\n\r\n",
+    );
+    expect(latin1(req)).toBe(latin1(encodeRequestHead('PATCH', '/p?q=1', fields)));
+    for (const status of [100, 200, 204, 404, 599, 999]) {
+      const res = encodeResponseHead(status, flat([[':status', String(status)], ...fields]));
+      expect(latin1(res)).toBe(latin1(encodeResponseHead(status, fields)));
+    }
+    expect(latin1(encodeResponseHead(302, ['location', '/a'], 'Moved'))).toBe('HTTP/1.1 302 Moved\r\nlocation: /a\r\n\r\n');
+  });
+
+  it('reject the same characters, naming the same field', () => {
+    const bad: Array<readonly [ReadonlyArray<readonly [string, string]>, EncodeError]> = [
+      [[['x', 'a\r\nset-cookie: evil']], { error: 'invalid_header_value', name: 'x' }],
+      [[['x', 'a\nb']], { error: 'invalid_header_value', name: 'x' }],
+      [[['x', 'a\0b']], { error: 'invalid_header_value', name: 'x' }],
+      [[['x', 'a\x7fb']], { error: 'invalid_header_value', name: 'x' }],
+      [[['ok', 'v'], ['x', '\u010d\u010a']], { error: 'invalid_header_value', name: 'x' }],
+      [[['bad name', 'v']], { error: 'invalid_header_name', name: 'bad name' }],
+      [[['', 'v']], { error: 'invalid_header_name', name: '' }],
+      [[['x\xe9', 'v']], { error: 'invalid_header_name', name: 'x\xe9' }],
+    ];
+    for (const [fields, expected] of bad) {
+      expect(encodeResponseHead(200, flat(fields))).toEqual(expected);
+      expect(encodeRequestHead('GET', '/', flat(fields))).toEqual(expected);
+    }
+    expect(encodeRequestHead('G\xe9T', '/', [])).toEqual({ error: 'invalid_method' });
+    expect(encodeRequestHead('GET', '/a b', ['host', 'h'])).toEqual({ error: 'invalid_path' });
+    expect(encodeRequestHead('GET', '', ['host', 'h'])).toEqual({ error: 'invalid_path' });
+  });
+
+  it('heads handed out stay intact while later ones fill and replace the slab', () => {
+    const heads: Array<[Buffer, string]> = [];
+    for (let i = 0; i < 600; i++) {
+      const value = `v${i}-`.padEnd(100 + (i % 200), String.fromCharCode(97 + (i % 26)));
+      const fields = ['x-n', String(i), 'x-v', value];
+      const expected = `HTTP/1.1 200 OK\r\nx-n: ${i}\r\nx-v: ${value}\r\n\r\n`;
+      const head = encodeResponseHead(200, fields);
+      if (isEncodeError(head)) throw new Error('unexpected encode error');
+      heads.push([head, expected]);
+      // A refused head in between leaves nothing behind.
+      expect(encodeResponseHead(200, ['x', 'bad\r\n'])).toEqual({ error: 'invalid_header_value', name: 'x' });
+    }
+    const total = heads.reduce((n, [h]) => n + h.length, 0);
+    expect(total).toBeGreaterThan(4 * 32 * 1024);
+    for (const [head, expected] of heads) expect(head.toString('latin1')).toBe(expected);
+  });
+
+  it('a head above 8 KiB is written exactly (through one string)', () => {
+    const big = 'c'.repeat(20 * 1024);
+    const head = encodeRequestHead('GET', '/', ['host', 'h', 'cookie', big]);
+    expect(latin1(head)).toBe(`GET / HTTP/1.1\r\nhost: h\r\ncookie: ${big}\r\n\r\n`);
+    const next = encodeRequestHead('GET', '/n', ['host', 'h']);
+    expect(latin1(next)).toBe('GET /n HTTP/1.1\r\nhost: h\r\n\r\n');
+  });
+});
+
 describe('http1 encoder: chunks', () => {
   it('frames a chunk without copying the payload', () => {
     const payload = Buffer.from('hello world');
