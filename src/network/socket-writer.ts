@@ -68,8 +68,10 @@ export class SocketWriter {
 
   /** Bytes written but not yet taken by the kernel: ours plus the socket's. */
   bufferedBytes(): number {
+    // Written through the handle, Node's Writable never holds a byte (and its getter is not free).
+    const direct = this.direct;
     const s = this.socket;
-    const socketBytes = s === undefined ? 0 : s.writableLength + (this.direct?.queuedBytes ?? 0);
+    const socketBytes = direct !== undefined ? direct.queuedBytes : s !== undefined ? s.writableLength : 0;
     return this.pending.length + this.batch.length + socketBytes;
   }
 
