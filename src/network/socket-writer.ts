@@ -15,19 +15,56 @@ const EMPTY = Buffer.alloc(0);
 /** Up to this many slices go to a socket handle as they are (one writev, no copy). */
 const DIRECT_SLICES = 32;
 
-/**
- * The batch is flushed from a reaction on this settled promise: a microtask, run right after the
- * current callback like a nextTick, but a nextTick makes Node run its tick loop in JS after the
- * callback (~0.5 KB and a few hundred ns each time), while microtasks alone are drained natively.
- */
+/** A settled promise: a reaction on it runs right after the current callback (a microtask). */
 const RESOLVED = Promise.resolve();
+
+/**
+ * Batches are flushed once all the I/O callbacks of this loop iteration have run (one
+ * setImmediate for every writer), the way Envoy activates a connection's write event and writes
+ * after the current events: the writes of one iteration leave back to back, so the peers they wake
+ * are woken once per batch of requests rather than once per request (the kernel's wakeup of a
+ * sleeping peer is a large part of a small write's cost on loopback). perfbench S1w: ~6% less CPU
+ * per request than flushing from a microtask after each callback. A batch reaching 16 KiB, a FIN
+ * and a close flush at once.
+ */
+let dirty: SocketWriter[] = [];
+let spareDirty: SocketWriter[] = [];
+let immediateScheduled = false;
+
+function scheduleFlush(writer: SocketWriter): void {
+  dirty.push(writer);
+  if (!immediateScheduled) {
+    immediateScheduled = true;
+    setImmediate(flushDirty);
+  }
+}
+
+function flushDirty(): void {
+  immediateScheduled = false;
+  const list = dirty;
+  dirty = spareDirty;
+  spareDirty = list;
+  let failed = false;
+  let firstError: unknown;
+  for (let i = 0; i < list.length; i++) {
+    try {
+      list[i]!.flush();
+    } catch (e) {
+      // Every other writer still flushes; the first error surfaces afterwards.
+      if (!failed) firstError = e;
+      failed = true;
+    }
+  }
+  list.length = 0;
+  if (failed) throw firstError;
+}
 
 /**
  * The write side of a ConnectionImpl (Envoy's write buffer): writes held while the transport is
  * not ready, the batch of the current turn, and the high/low watermarks of what is buffered.
  *
- * write() takes every slice by reference into the batch, which goes to the socket when the
- * current callback returns (one microtask) or at once when it holds 16 KiB: the small
+ * write() takes every slice by reference into the batch, which goes to the socket when this loop
+ * iteration's I/O callbacks have run (see flushDirty) or at once when it holds 16 KiB: the small
  * writes of one turn, e.g. a response head and its body, leave in one syscall. Plain TCP sockets
  * are written through their handle (socket-handle-writer.ts), others through socket.write(). The
  * buffered bytes are what is held, the batch, and what the socket or its handle queued; above the limit `onWatermark(true)`
@@ -42,7 +79,7 @@ export class SocketWriter {
   private direct: SocketHandleWriter | undefined = undefined;
   /** Writes held while the transport is not ready (client connecting, TLS handshaking). */
   private readonly pending = new BufferChain();
-  /** Writes of this turn not yet handed to the socket. */
+  /** Writes of this loop iteration not yet handed to the socket. */
   private readonly batch = new BufferChain();
   private flushScheduled = false;
   private limit: number;
@@ -90,8 +127,8 @@ export class SocketWriter {
   }
 
   /**
-   * Takes every slice of `data` by reference into this turn's batch, which is flushed when the
-   * current callback returns, or at once when it holds 16 KiB.
+   * Takes every slice of `data` by reference into this iteration's batch, which is flushed when
+   * the iteration's I/O callbacks have run, or at once when it holds 16 KiB.
    */
   write(data: BufferInstance): void {
     const batch = this.batch;
@@ -100,7 +137,7 @@ export class SocketWriter {
       this.flush();
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      void RESOLVED.then(this.flush);
+      scheduleFlush(this);
     }
   }
 
