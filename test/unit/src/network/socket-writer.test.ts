@@ -91,6 +91,43 @@ describe('SocketWriter completion', () => {
   });
 });
 
+describe('SocketWriter flush timing', () => {
+  it("a turn's small writes stay batched through microtasks and leave together after the I/O callbacks", async () => {
+    const a = await writerOnPair(1 << 20);
+    const b = await writerOnPair(1 << 20);
+    a.writer.write(chain(Buffer.from('a1')));
+    b.writer.write(chain(Buffer.from('b1')));
+    a.writer.write(chain(Buffer.from('a2')));
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(a.writer.bufferedBytes()).toBe(4);
+    expect(b.writer.bufferedBytes()).toBe(2);
+    expect(a.seen.atOnce + b.seen.atOnce).toBe(0);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(a.writer.bufferedBytes()).toBe(0);
+    expect(b.writer.bufferedBytes()).toBe(0);
+    // One flush per writer, however many writes it had.
+    expect([a.seen.atOnce, b.seen.atOnce]).toEqual([1, 1]);
+    await a.peer.waitForText('a1a2');
+    await b.peer.waitForText('b1');
+  });
+
+  it('16 KiB in the batch, or an explicit flush, go out at once', async () => {
+    const { writer, peer, seen } = await writerOnPair(1 << 20);
+    writer.write(chain(pattern(16 * 1024)));
+    expect(writer.bufferedBytes()).toBe(0);
+    expect(seen.atOnce).toBe(1);
+    writer.write(chain(Buffer.from('x')));
+    writer.flush();
+    expect(writer.bufferedBytes()).toBe(0);
+    expect(seen.atOnce).toBe(2);
+    await peer.waitForBytes(16 * 1024 + 1);
+    // The flush already scheduled for 'x' finds nothing left to send.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(seen.atOnce).toBe(2);
+  });
+});
+
 describe('SocketWriter through the socket handle', () => {
   it('end() after a queued write sends FIN only after its last byte', async () => {
     const { writer, peer, socket } = await writerOnPair(0);
