@@ -1,6 +1,7 @@
 import type * as net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { getSystemErrorName } from 'node:util';
+import { type StreamWrapBinding, streamWrapBinding, type WriteReq } from './stream-wrap-binding.js';
 
 /**
  * Writes straight to a plain TCP socket's libuv handle, the way Node's own Socket does inside
@@ -12,24 +13,16 @@ import { getSystemErrorName } from 'node:util';
  * the kernel did not take, in order behind earlier queued writes; `end()` (a shutdown request)
  * waits for them, so FIN still follows the last byte.
  *
- * The write request type is the one Node's Socket uses, from `process.binding('stream_wrap')`
- * (deprecated in the documentation only, DEP0111; `--pending-deprecation` prints one warning).
- * When it, or the handle's writeBuffer/writev, is missing, or the socket is TLS,
- * `socketHandleWriter` returns undefined and the caller uses socket.write().
+ * The write request type is the one Node's Socket uses (stream-wrap-binding.ts). When it, or the
+ * handle's writeBuffer/writev, is missing, or the socket is TLS, `socketHandleWriter` returns
+ * undefined and the caller uses socket.write().
  */
 
-interface WriteReq {
-  oncomplete: (this: WriteReq, status: number) => void;
+interface DirectWriteReq extends WriteReq {
   owner: SocketHandleWriter;
   bytes: number;
   /** What a queued write points into: libuv holds raw pointers, GC must not free it meanwhile. */
   data: Buffer | readonly Buffer[] | null;
-}
-
-interface StreamWrapBinding {
-  WriteWrap: new () => WriteReq;
-  streamBaseState: Int32Array;
-  kLastWriteWasAsync: number;
 }
 
 interface StreamHandle {
@@ -37,29 +30,7 @@ interface StreamHandle {
   writev(req: WriteReq, chunks: readonly Buffer[], allBuffers: boolean): number;
 }
 
-let binding: StreamWrapBinding | null | undefined;
-
-function streamWrap(): StreamWrapBinding | null {
-  if (binding !== undefined) return binding;
-  binding = null;
-  try {
-    const b = (process as unknown as { binding(name: string): Partial<StreamWrapBinding> }).binding(
-      'stream_wrap',
-    );
-    if (
-      typeof b.WriteWrap === 'function' &&
-      b.streamBaseState instanceof Int32Array &&
-      typeof b.kLastWriteWasAsync === 'number'
-    ) {
-      binding = b as StreamWrapBinding;
-    }
-  } catch {
-    // Not exposed by this Node: socket.write() it is.
-  }
-  return binding;
-}
-
-function onWriteDone(this: WriteReq, status: number): void {
+function onWriteDone(this: DirectWriteReq, status: number): void {
   this.data = null;
   this.owner.onAsyncWriteDone(this.bytes, status);
 }
@@ -69,7 +40,7 @@ export class SocketHandleWriter {
   /** Bytes of writes libuv has queued (the kernel did not take them at once), until they complete. */
   queuedBytes = 0;
   /** A request no write is using: after a write taken at once, libuv never saw it. */
-  private spare: WriteReq | undefined;
+  private spare: DirectWriteReq | undefined;
 
   constructor(
     private readonly socket: net.Socket,
@@ -110,8 +81,8 @@ export class SocketHandleWriter {
     this.onQueuedWriteDone();
   }
 
-  private newReq(): WriteReq {
-    const req = new this.wrap.WriteWrap();
+  private newReq(): DirectWriteReq {
+    const req = new this.wrap.WriteWrap() as DirectWriteReq;
     req.oncomplete = onWriteDone;
     req.owner = this;
     req.bytes = 0;
@@ -140,6 +111,6 @@ export function socketHandleWriter(
   if (handle == null || typeof handle.writeBuffer !== 'function' || typeof handle.writev !== 'function') {
     return undefined;
   }
-  const wrap = streamWrap();
+  const wrap = streamWrapBinding();
   return wrap === null ? undefined : new SocketHandleWriter(socket, wrap, onQueuedWriteDone);
 }

@@ -106,6 +106,26 @@ describe('readIntoSharedBuffer', () => {
     await withTimeout(closed, 2000, "'close'");
   });
 
+  it("reads bypass Node's read callback; a reset still reaches the stream as 'error' then 'close'", async () => {
+    const { accepted, peer } = await socketPair();
+    cleanups.push(() => peer.destroy());
+    const handle = (accepted as unknown as { _handle: { onread: (...args: unknown[]) => unknown } })._handle;
+    const nodeOnRead = handle.onread;
+    const got: Buffer[] = [];
+    expect(readIntoSharedBuffer(accepted, (c) => got.push(c))).toBe(true);
+    expect(handle.onread).not.toBe(nodeOnRead);
+    const errors: NodeJS.ErrnoException[] = [];
+    accepted.on('error', (e) => errors.push(e));
+    const closed = new Promise((r) => accepted.once('close', r));
+    accepted.resume();
+    await peer.write('before reset');
+    await waitFor(() => Buffer.concat(got).toString() === 'before reset', 2000, 'data');
+    peer.reset();
+    await withTimeout(closed, 2000, "'close'");
+    expect(errors.map((e) => e.code)).toEqual(['ECONNRESET']);
+    expect(Buffer.concat(got).toString()).toBe('before reset');
+  });
+
   it('refuses a socket whose stream already holds data, and TLS sockets', async () => {
     const { accepted, peer } = await socketPair();
     cleanups.push(() => {
