@@ -80,6 +80,22 @@ export class HeaderMapImpl implements HeaderMap {
     return this.removeFrom(name, 0);
   }
 
+  removeIf(predicate: (name: string, value: string) => boolean): number {
+    const e = this.entries;
+    let w = 0;
+    for (let r = 0; r < e.length; r += 2) {
+      if (predicate(e[r]!, e[r + 1]!)) continue;
+      if (w !== r) {
+        e[w] = e[r]!;
+        e[w + 1] = e[r + 1]!;
+      }
+      w += 2;
+    }
+    const removed = (e.length - w) >> 1;
+    if (removed > 0) e.length = w;
+    return removed;
+  }
+
   byteSize(): number {
     let n = 0;
     const e = this.entries;

@@ -18,6 +18,8 @@ export interface HeaderMap extends Iterable<readonly [string, string]> {
   add(name: string, value: string): void;
   /** Removes every value of `name`; returns how many were removed. */
   remove(name: string): number;
+  /** Removes, in one pass, every entry the predicate selects; returns how many were removed. */
+  removeIf(predicate: (name: string, value: string) => boolean): number;
   /** Number of name/value pairs. */
   readonly size: number;
   /** Sum of name and value lengths (the limit `max_request_headers_kb` applies to). */

@@ -3,10 +3,10 @@
  * ConnectionManagerUtility): x-forwarded-for / -proto, internal vs edge requests, x-request-id,
  * via, hop-by-hop headers, and the host/path normalizations. Pure functions over header maps.
  */
-import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { HeaderMap, Protocol } from '../../../src/api/http-codec.js';
 import type { Address } from '../../../src/api/network.js';
+import { uuid } from '../../../src/common/uuid.js';
 
 /** True when the comma-separated `value` holds `token` (case-insensitive), as Envoy's caseFindToken. */
 export function hasToken(value: string | undefined, token: string): boolean {
@@ -136,6 +136,30 @@ export function sanitizeTe(headers: HeaderMap): void {
   else headers.remove('te');
 }
 
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1) the connection manager drops, as one-pass predicates:
+ * requests also lose x-envoy-internal (only this proxy decides it); upgrades keep connection and
+ * upgrade. TE is handled apart (sanitizeTe keeps its `trailers`).
+ */
+const HOP_BY_HOP = new Set(['keep-alive', 'proxy-connection', 'transfer-encoding']);
+const UPGRADE_HEADERS = new Set(['connection', 'upgrade']);
+
+function isUpgradeResponseHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name);
+}
+
+function isResponseHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name) || UPGRADE_HEADERS.has(name);
+}
+
+function isUpgradeRequestHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name) || name === 'x-envoy-internal';
+}
+
+function isRequestHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name) || UPGRADE_HEADERS.has(name) || name === 'x-envoy-internal';
+}
+
 /** Headers an edge proxy must not take from the outside (Envoy's list for external requests). */
 const ENVOY_CONTROL_HEADERS = [
   'x-envoy-retry-on',
@@ -199,14 +223,10 @@ export function mutateRequestHeaders(
     // An upgrade request keeps connection/upgrade for the upstream; with transfer-encoding about
     // to be removed, a request without a length must say it has no body.
     if (!headers.has('transfer-encoding') && !headers.has('content-length')) headers.set('content-length', '0');
+    headers.removeIf(isUpgradeRequestHopByHop);
   } else {
-    headers.remove('connection');
-    headers.remove('upgrade');
+    headers.removeIf(isRequestHopByHop);
   }
-  headers.remove('x-envoy-internal');
-  headers.remove('keep-alive');
-  headers.remove('proxy-connection');
-  headers.remove('transfer-encoding');
   sanitizeTe(headers);
 
   const peer = conn.remoteAddress();
@@ -245,7 +265,7 @@ export function mutateRequestHeaders(
   if (cfg.generateRequestId) {
     const present = headers.get('x-request-id');
     const forceSet = edge && !cfg.preserveExternalRequestId;
-    if (forceSet || present === undefined || present === '') headers.set('x-request-id', randomUUID());
+    if (forceSet || present === undefined || present === '') headers.set('x-request-id', uuid());
   }
   return { finalRemoteAddress, internal };
 }
@@ -256,15 +276,12 @@ export function mutateResponseHeaders(headers: HeaderMap, requestHeaders: Header
     if (!headers.has('transfer-encoding') && !headers.has('content-length') && headers.get(':status') !== '101') {
       headers.set('content-length', '0');
     }
+    headers.removeIf(isUpgradeResponseHopByHop);
   } else {
     // Only a response to an upgrade keeps connection/upgrade (an origin may advertise an upgrade,
     // e.g. `upgrade: h2c`, on any response).
-    headers.remove('connection');
-    headers.remove('upgrade');
+    headers.removeIf(isResponseHopByHop);
   }
-  headers.remove('transfer-encoding');
-  headers.remove('keep-alive');
-  headers.remove('proxy-connection');
   if (via !== '') appendVia(headers, via);
 }
 

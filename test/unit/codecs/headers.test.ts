@@ -17,6 +17,16 @@ describe('HeaderMapImpl', () => {
     expect(h.size).toBe(3);
   });
 
+  it('removeIf drops every selected entry in one pass and keeps the order of the rest', () => {
+    const h = new HeaderMapImpl([':status', '200', 'connection', 'close', 'a', '1', 'keep-alive', 'x', 'b', '2', 'connection', 'y']);
+    expect(h.removeIf((name) => name === 'connection' || name === 'keep-alive')).toBe(3);
+    expect(h.raw()).toEqual([':status', '200', 'a', '1', 'b', '2']);
+    expect(h.removeIf((_, value) => value === '2')).toBe(1);
+    expect(h.raw()).toEqual([':status', '200', 'a', '1']);
+    expect(h.removeIf(() => false)).toBe(0);
+    expect(h.size).toBe(2);
+  });
+
   it('set replaces every value in place of the first', () => {
     const h = HeaderMapImpl.fromPairs([
       ['a', '1'],
