@@ -4,9 +4,9 @@ import { BufferChain } from '../common/buffer-chain.js';
 import { type SocketHandleWriter, socketHandleWriter } from './socket-handle-writer.js';
 
 /**
- * Writes of one turn are gathered up to this size (Node's default highWaterMark), then sent;
- * through socket.write() a batch this small is copied into one Buffer, which costs less than
- * Node's vectored write.
+ * Writes of one loop iteration are gathered up to this size (Node's default highWaterMark), then
+ * sent; through socket.write() a batch this small is copied into one Buffer, which costs less
+ * than Node's vectored write.
  */
 const BATCH_FLUSH_BYTES = 16 * 1024;
 
@@ -61,16 +61,18 @@ function flushDirty(): void {
 
 /**
  * The write side of a ConnectionImpl (Envoy's write buffer): writes held while the transport is
- * not ready, the batch of the current turn, and the high/low watermarks of what is buffered.
+ * not ready, the batch of the current loop iteration, and the high/low watermarks of what is
+ * buffered.
  *
  * write() takes every slice by reference into the batch, which goes to the socket when this loop
  * iteration's I/O callbacks have run (see flushDirty) or at once when it holds 16 KiB: the small
- * writes of one turn, e.g. a response head and its body, leave in one syscall. Plain TCP sockets
- * are written through their handle (socket-handle-writer.ts), others through socket.write(). The
- * buffered bytes are what is held, the batch, and what the socket or its handle queued; above the limit `onWatermark(true)`
- * is raised, and at half of it after that `onWatermark(false)`. `onWriteComplete` runs when a flush
- * that the kernel did not take at once has drained (or after every write while above the limit);
- * `onFlushedAtOnce` when it took everything during the flush.
+ * writes of one iteration, e.g. a response head and its body, leave in one syscall. Plain TCP
+ * sockets are written through their handle (socket-handle-writer.ts), others through
+ * socket.write(). The buffered bytes are what is held, the batch, and what the socket or its
+ * handle queued; above the limit `onWatermark(true)` is raised, and at half of it after that
+ * `onWatermark(false)`. `onWriteComplete` runs when a flush that the kernel did not take at once
+ * has drained (or after every write while above the limit); `onFlushedAtOnce` when it took
+ * everything during the flush.
  */
 export class SocketWriter {
   /** Set once the connection attaches its socket. */

@@ -28,7 +28,8 @@ export function streamWrapBinding(): StreamWrapBinding | null {
   if (binding !== undefined) return binding;
   binding = null;
   try {
-    const b = (process as unknown as { binding(name: string): Partial<StreamWrapBinding> }).binding('stream_wrap');
+    const node = process as unknown as { binding(name: string): Partial<StreamWrapBinding> };
+    const b = node.binding('stream_wrap');
     if (
       typeof b.WriteWrap === 'function' &&
       b.streamBaseState instanceof Int32Array &&
