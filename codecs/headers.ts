@@ -80,6 +80,7 @@ export class HeaderMapImpl implements HeaderMap {
     return this.removeFrom(name, 0);
   }
 
+  /** The loop of removeFrom with a predicate; removeFrom keeps its inline compare (set/remove are hot). */
   removeIf(predicate: (name: string, value: string) => boolean): number {
     const e = this.entries;
     let w = 0;

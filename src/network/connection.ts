@@ -93,6 +93,7 @@ export class ConnectionImpl extends ConnectionImplBase implements FilterManagerC
     this.noDelayEnabled = options.noDelay ?? true;
     this.filterManager = new FilterManagerImpl(this);
     this.writer = new SocketWriter(
+      dispatcher,
       this.limit,
       this.onWriteComplete,
       (above) => this.raiseWatermark(above),

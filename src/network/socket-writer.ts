@@ -1,5 +1,6 @@
 import type * as net from 'node:net';
 import type { BufferInstance } from '../api/buffer.js';
+import type { Dispatcher } from '../api/dispatcher.js';
 import { BufferChain } from '../common/buffer-chain.js';
 import { type SocketHandleWriter, socketHandleWriter } from './socket-handle-writer.js';
 
@@ -19,54 +20,18 @@ const DIRECT_SLICES = 32;
 const RESOLVED = Promise.resolve();
 
 /**
- * Batches are flushed once all the I/O callbacks of this loop iteration have run (one
- * setImmediate for every writer), the way Envoy activates a connection's write event and writes
- * after the current events: the writes of one iteration leave back to back, so the peers they wake
- * are woken once per batch of requests rather than once per request (the kernel's wakeup of a
- * sleeping peer is a large part of a small write's cost on loopback). perfbench S1w: ~6% less CPU
- * per request than flushing from a microtask after each callback. A batch reaching 16 KiB, a FIN
- * and a close flush at once.
- */
-let dirty: SocketWriter[] = [];
-let spareDirty: SocketWriter[] = [];
-let immediateScheduled = false;
-
-function scheduleFlush(writer: SocketWriter): void {
-  dirty.push(writer);
-  if (!immediateScheduled) {
-    immediateScheduled = true;
-    setImmediate(flushDirty);
-  }
-}
-
-function flushDirty(): void {
-  immediateScheduled = false;
-  const list = dirty;
-  dirty = spareDirty;
-  spareDirty = list;
-  let failed = false;
-  let firstError: unknown;
-  for (let i = 0; i < list.length; i++) {
-    try {
-      list[i]!.flush();
-    } catch (e) {
-      // Every other writer still flushes; the first error surfaces afterwards.
-      if (!failed) firstError = e;
-      failed = true;
-    }
-  }
-  list.length = 0;
-  if (failed) throw firstError;
-}
-
-/**
  * The write side of a ConnectionImpl (Envoy's write buffer): writes held while the transport is
  * not ready, the batch of the current loop iteration, and the high/low watermarks of what is
  * buffered.
  *
- * write() takes every slice by reference into the batch, which goes to the socket when this loop
- * iteration's I/O callbacks have run (see flushDirty) or at once when it holds 16 KiB: the small
- * writes of one iteration, e.g. a response head and its body, leave in one syscall. Plain TCP
+ * write() takes every slice by reference into the batch, which goes to the socket once this loop
+ * iteration's I/O callbacks have run (dispatcher.post: one setImmediate for every writer), the way
+ * Envoy activates a connection's write event and writes after the current events; or at once
+ * when it holds 16 KiB, and before a FIN or a close. The small writes of one iteration, e.g. a
+ * response head and its body, leave in one syscall, and the writes of all connections leave back
+ * to back: the peers they wake are woken once per batch of requests rather than once per request
+ * (waking a sleeping peer is a large part of a small write's cost on loopback; perfbench S1w: ~6%
+ * less CPU per request than flushing from a microtask after each callback). Plain TCP
  * sockets are written through their handle (socket-handle-writer.ts), others through
  * socket.write(). The buffered bytes are what is held, the batch, and what the socket or its
  * handle queued; above the limit `onWatermark(true)` is raised, and at half of it after that
@@ -90,6 +55,8 @@ export class SocketWriter {
   private closed = false;
 
   constructor(
+    /** Runs the flush after this loop iteration's I/O callbacks. */
+    private readonly dispatcher: Pick<Dispatcher, 'post'>,
     limit: number,
     private readonly onWriteComplete: () => void,
     private readonly onWatermark: (above: boolean) => void,
@@ -139,7 +106,7 @@ export class SocketWriter {
       this.flush();
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      scheduleFlush(this);
+      this.dispatcher.post(this.flush);
     }
   }
 

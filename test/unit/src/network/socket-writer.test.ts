@@ -11,9 +11,11 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BufferChain } from '../../../../src/common/buffer-chain.js';
+import { NodeDispatcher } from '../../../../src/common/dispatcher.js';
 import { SocketWriter } from '../../../../src/network/socket-writer.js';
 import { pattern, sleep, socketPair, waitFor } from '../../../support/net-helpers.js';
 
+const dispatcher = new NodeDispatcher();
 const cleanups: Array<() => void> = [];
 afterEach(() => {
   for (const c of cleanups.splice(0)) c();
@@ -27,6 +29,7 @@ async function writerOnPair(limit: number) {
   });
   const seen = { complete: 0, atOnce: 0, watermarks: [] as boolean[] };
   const writer = new SocketWriter(
+    dispatcher,
     limit,
     () => {
       seen.complete++;
@@ -204,7 +207,7 @@ describe('SocketWriter through the socket handle', () => {
     });
     const wrapped = new tls.TLSSocket(accepted);
     cleanups.push(() => wrapped.destroy());
-    const writer = new SocketWriter(0, () => {}, () => {}, () => {});
+    const writer = new SocketWriter(dispatcher, 0, () => {}, () => {}, () => {});
     writer.attach(wrapped);
     writer.write(chain(pattern(4 << 20)));
     expect(wrapped.writableLength).toBeGreaterThan(0);
